@@ -1,0 +1,1 @@
+//! Reading source files safely (to be written).

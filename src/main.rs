@@ -1,1 +1,41 @@
-fn main() {}
+//! `mailc`: the command-line interface.
+//!
+//! One small module per subcommand; each parses its arguments with clap,
+//! calls into the library crates and maps the outcome to an exit code
+//! that scripts can rely on: 0 success, 1 the input has problems (errors,
+//! unformatted files), 2 usage or I/O problems. Rendering of diagnostics
+//! lives in `report`, and only here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod fmt;
+mod report;
+
+/// A mail transfer agent whose whole behaviour is written in one policy.
+///
+/// Write a policy (see docs/language.md), check it with `mailc check`,
+/// keep it tidy with `mailc fmt`.
+#[derive(Parser)]
+#[command(name = "mailc", version, about, long_about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(check::Args),
+    Fmt(fmt::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Fmt(args) => fmt::run(args),
+    };
+    ExitCode::from(code)
+}

@@ -65,9 +65,7 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Syntax
     };
     let span = Span::new(file, start, end);
     let mut expected: Vec<String> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().filter_map(|r| describe(*r)).collect()
-        }
+        ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|r| describe(*r)).collect(),
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
     expected.sort();
@@ -77,13 +75,9 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Syntax
     } else {
         format!("`{}`", &text[start..end.min(start + 40)])
     };
-    let unterminated = text[start.min(text.len())..].starts_with('"')
-        && !text[start + 1..].lines().next().unwrap_or("").contains('"');
-    let message = if unterminated {
-        "unterminated string".to_string()
-    } else {
-        format!("unexpected {found}")
-    };
+    let unterminated =
+        text[start.min(text.len())..].starts_with('"') && !text[start + 1..].lines().next().unwrap_or("").contains('"');
+    let message = if unterminated { "unterminated string".to_string() } else { format!("unexpected {found}") };
     SyntaxError { span, message, expected }
 }
 
@@ -93,92 +87,94 @@ fn describe(rule: Rule) -> Option<String> {
     if let Some(word) = debug.strip_prefix("kw_") {
         return Some(format!("`{word}`"));
     }
-    Some(match rule {
-        Rule::EOI => "end of file",
-        Rule::include => "`include`",
-        Rule::setting => "a setting",
-        Rule::network_decl => "`network`",
-        Rule::domains_decl => "`domains`",
-        Rule::table_decl => "`table`",
-        Rule::transport_decl => "`transport`",
-        Rule::reply_decl => "`reply`",
-        Rule::dnsbl_decl => "`dnsbl`",
-        Rule::rewrite_block => "`rewrite`",
-        Rule::recipient_block => "`recipient`",
-        Rule::copy_block => "`copy`",
-        Rule::stage_block => "`on`",
-        Rule::test_block => "`test`",
-        Rule::name => "a name",
-        Rule::word => "a word",
-        Rule::path => "a subject like `sender.domain`",
-        Rule::string => "a string",
-        Rule::number => "a number",
-        Rule::size => "a size",
-        Rule::duration => "a duration",
-        Rule::rate => "a rate",
-        Rule::boolean => "`yes` or `no`",
-        Rule::cidr => "a network",
-        Rule::ip_literal => "an IP address",
-        Rule::reply => "a reply",
-        Rule::code => "a reply code",
-        Rule::enhanced => "an enhanced status code",
-        Rule::list => "a list",
-        Rule::map => "a map",
-        Rule::entry => "a map entry",
-        Rule::value_type => "a value type",
-        Rule::list_type => "a list type",
-        Rule::format_source => "a table source",
-        Rule::file_source => "`file`",
-        Rule::options => "options",
-        Rule::option => "an option",
-        Rule::canonical_stmt => "`canonical`",
-        Rule::masquerade_stmt => "`masquerade`",
-        Rule::lookup_clause => "`lookup`",
-        Rule::lookup_key => "a lookup key",
-        Rule::recipient_rule => "a recipient rule",
-        Rule::matcher | Rule::match_domain => "`domain`",
-        Rule::match_address => "`address`",
-        Rule::match_default | Rule::default_rule => "`default`",
-        Rule::step_relocated => "`relocated`",
-        Rule::step_expand => "`expand`",
-        Rule::extension_clause => "`extension`",
-        Rule::catchall_clause => "`catchall`",
-        Rule::step_require => "`require`",
-        Rule::step_route => "`route`",
-        Rule::step_deliver | Rule::expect_deliver => "`deliver`",
-        Rule::step_luser_relay => "`luser_relay`",
-        Rule::step_bcc | Rule::copy_bcc => "`bcc`",
-        Rule::else_clause => "`else`",
-        Rule::action_accept | Rule::expect_accept => "`accept`",
-        Rule::action_reject | Rule::expect_reject => "`reject`",
-        Rule::action_defer | Rule::expect_defer => "`defer`",
-        Rule::action_continue => "`continue`",
-        Rule::action_hold | Rule::expect_hold => "`hold`",
-        Rule::action_discard | Rule::expect_discard => "`discard`",
-        Rule::action_warn => "`warn`",
-        Rule::copy_archive => "`archive`",
-        Rule::check_rule => "`check`",
-        Rule::condition => "`if`",
-        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr => "a condition",
-        Rule::negation => "`not`",
-        Rule::membership => "`in`",
-        Rule::negated_in => "`in`",
-        Rule::comparison | Rule::cmp_op => "a comparison",
-        Rule::flag => "a condition",
-        Rule::rcpt_case => "`rcpt`",
-        Rule::session_case => "`session`",
-        Rule::context => "a test context (`from`, `client`, `helo`, `authenticated`, `tls`)",
-        Rule::ctx_from => "`from`",
-        Rule::ctx_client => "`client`",
-        Rule::ctx_helo => "`helo`",
-        Rule::ctx_auth => "`authenticated`",
-        Rule::ctx_tls => "`tls`",
-        Rule::exchange => "a dialogue line",
-        Rule::exchange_connect => "`connect`",
-        Rule::directory_flag => "`directory`",
-        _ => return None,
-    }
-    .to_string())
+    Some(
+        match rule {
+            Rule::EOI => "end of file",
+            Rule::include => "`include`",
+            Rule::setting => "a setting",
+            Rule::network_decl => "`network`",
+            Rule::domains_decl => "`domains`",
+            Rule::table_decl => "`table`",
+            Rule::transport_decl => "`transport`",
+            Rule::reply_decl => "`reply`",
+            Rule::dnsbl_decl => "`dnsbl`",
+            Rule::rewrite_block => "`rewrite`",
+            Rule::recipient_block => "`recipient`",
+            Rule::copy_block => "`copy`",
+            Rule::stage_block => "`on`",
+            Rule::test_block => "`test`",
+            Rule::name => "a name",
+            Rule::word => "a word",
+            Rule::path => "a subject like `sender.domain`",
+            Rule::string => "a string",
+            Rule::number => "a number",
+            Rule::size => "a size",
+            Rule::duration => "a duration",
+            Rule::rate => "a rate",
+            Rule::boolean => "`yes` or `no`",
+            Rule::cidr => "a network",
+            Rule::ip_literal => "an IP address",
+            Rule::reply => "a reply",
+            Rule::code => "a reply code",
+            Rule::enhanced => "an enhanced status code",
+            Rule::list => "a list",
+            Rule::map => "a map",
+            Rule::entry => "a map entry",
+            Rule::value_type => "a value type",
+            Rule::list_type => "a list type",
+            Rule::format_source => "a table source",
+            Rule::file_source => "`file`",
+            Rule::options => "options",
+            Rule::option => "an option",
+            Rule::canonical_stmt => "`canonical`",
+            Rule::masquerade_stmt => "`masquerade`",
+            Rule::lookup_clause => "`lookup`",
+            Rule::lookup_key => "a lookup key",
+            Rule::recipient_rule => "a recipient rule",
+            Rule::matcher | Rule::match_domain => "`domain`",
+            Rule::match_address => "`address`",
+            Rule::match_default | Rule::default_rule => "`default`",
+            Rule::step_relocated => "`relocated`",
+            Rule::step_expand => "`expand`",
+            Rule::extension_clause => "`extension`",
+            Rule::catchall_clause => "`catchall`",
+            Rule::step_require => "`require`",
+            Rule::step_route => "`route`",
+            Rule::step_deliver | Rule::expect_deliver => "`deliver`",
+            Rule::step_luser_relay => "`luser_relay`",
+            Rule::step_bcc | Rule::copy_bcc => "`bcc`",
+            Rule::else_clause => "`else`",
+            Rule::action_accept | Rule::expect_accept => "`accept`",
+            Rule::action_reject | Rule::expect_reject => "`reject`",
+            Rule::action_defer | Rule::expect_defer => "`defer`",
+            Rule::action_continue => "`continue`",
+            Rule::action_hold | Rule::expect_hold => "`hold`",
+            Rule::action_discard | Rule::expect_discard => "`discard`",
+            Rule::action_warn => "`warn`",
+            Rule::copy_archive => "`archive`",
+            Rule::check_rule => "`check`",
+            Rule::condition => "`if`",
+            Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr => "a condition",
+            Rule::negation => "`not`",
+            Rule::membership => "`in`",
+            Rule::negated_in => "`in`",
+            Rule::comparison | Rule::cmp_op => "a comparison",
+            Rule::flag => "a condition",
+            Rule::rcpt_case => "`rcpt`",
+            Rule::session_case => "`session`",
+            Rule::context => "a test context (`from`, `client`, `helo`, `authenticated`, `tls`)",
+            Rule::ctx_from => "`from`",
+            Rule::ctx_client => "`client`",
+            Rule::ctx_helo => "`helo`",
+            Rule::ctx_auth => "`authenticated`",
+            Rule::ctx_tls => "`tls`",
+            Rule::exchange => "a dialogue line",
+            Rule::exchange_connect => "`connect`",
+            Rule::directory_flag => "`directory`",
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 fn is_keyword(rule: Rule) -> bool {
@@ -190,9 +186,13 @@ struct Lower {
 }
 
 impl Lower {
+    /// The span of a pair without the whitespace and comments that pest
+    /// lets a rule swallow when its optional tail is absent.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        let text = s.as_str();
+        let end = if text.ends_with(|c: char| c.is_whitespace()) { s.start() + code_end(text) } else { s.end() };
+        Span::new(self.file, s.start(), end)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
@@ -605,9 +605,7 @@ impl Lower {
                 }
             }
             Rule::not_expr => self.expr(next(&mut kids(pair))),
-            Rule::negation => {
-                Expr { kind: ExprKind::Not(Box::new(self.expr(next(&mut kids(pair))))), span }
-            }
+            Rule::negation => Expr { kind: ExprKind::Not(Box::new(self.expr(next(&mut kids(pair))))), span },
             Rule::membership => {
                 let mut inner = kids(pair);
                 let subject = self.ident(next(&mut inner));
@@ -736,6 +734,36 @@ impl Lower {
     }
 }
 
+/// Length of `text` up to the end of its last token (not whitespace,
+/// not inside a comment).
+fn code_end(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut i, mut end, mut in_string) = (0, 0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            end = i + 1;
+        } else if b == b'#' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+            end = i + 1;
+        } else if !b.is_ascii_whitespace() {
+            end = i + 1;
+        }
+        i += 1;
+    }
+    end.min(text.len())
+}
+
 /// The children of a pair, without keyword tokens.
 fn kids(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner().filter(|p| !is_keyword(p.as_rule()))
@@ -782,7 +810,7 @@ pub fn escape(text: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\\' => match chars.peek() {
                 // A backslash that would read back as an escape is doubled.
-                Some('"' | '\\' | 'n' | 't') | None => out.push_str("\\\\"),
+                Some('"' | '\\' | 'n' | 't' | '\n' | '\t') | None => out.push_str("\\\\"),
                 Some(_) => out.push('\\'),
             },
             c => out.push(c),

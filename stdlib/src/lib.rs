@@ -48,7 +48,10 @@ pub const VALUE_TYPES: &[(&str, &str)] = &[
     ("local", "a local part"),
     ("text", "free text"),
     ("reply", "an SMTP reply `550 5.7.1 text`"),
-    ("action", "an access action: `ok`, `reject [reply]`, `defer [reply]`, `dunno`, `hold`, `discard`, or a bare reply"),
+    (
+        "action",
+        "an access action: `ok`, `reject [reply]`, `defer [reply]`, `dunno`, `hold`, `discard`, or a bare reply",
+    ),
     ("route", "a transport name and optional next hop: `name` or `name:nexthop`"),
 ];
 

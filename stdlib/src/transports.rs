@@ -78,7 +78,11 @@ pub const TRANSPORTS: &[TransportKind] = &[
     TransportKind {
         name: "mbox",
         target: Target::Required("the mailbox file path, a template"),
-        options: &[opt("lock", OptionType::Words(LOCKS), "lock methods, all applied in order (default `[fcntl, dotlock]`)")],
+        options: &[opt(
+            "lock",
+            OptionType::Words(LOCKS),
+            "lock methods, all applied in order (default `[fcntl, dotlock]`)",
+        )],
         postfix: "local(8) / virtual(8) with mailbox_command unset",
         doc: "append to an mbox file with a `From ` line and `>From` quoting",
     },
@@ -115,8 +119,20 @@ pub const TRANSPORTS: &[TransportKind] = &[
         postfix: "pipe(8)",
         doc: "run a command with the message on its standard input",
     },
-    TransportKind { name: "discard", target: Target::None, options: &[], postfix: "discard(8)", doc: "accept and throw away" },
-    TransportKind { name: "hold", target: Target::None, options: &[], postfix: "HOLD action", doc: "keep in the hold queue for review" },
+    TransportKind {
+        name: "discard",
+        target: Target::None,
+        options: &[],
+        postfix: "discard(8)",
+        doc: "accept and throw away",
+    },
+    TransportKind {
+        name: "hold",
+        target: Target::None,
+        options: &[],
+        postfix: "HOLD action",
+        doc: "keep in the hold queue for review",
+    },
 ];
 
 /// The kind called `name`.

@@ -17,6 +17,7 @@ use crate::diag::Diagnostic;
 
 pub mod aliases;
 pub mod cidr;
+mod lines;
 pub mod list;
 pub mod postfix;
 pub mod regexp;
@@ -66,8 +67,9 @@ pub struct RawEntry {
     pub key: String,
     /// Where the key is.
     pub key_span: Span,
-    /// Regexp flags (`i`, `x`, `m`, `!`-negation is not a flag): only the
-    /// regexp format sets it.
+    /// Regexp flags as written (`i`, `x`, `m`), with a leading `!` for a
+    /// negated pattern (`!/re/`): only the
+    /// regexp format sets them.
     pub flags: Option<String>,
     /// The value as written (continuation lines joined with one space),
     /// absent when the line has only a key.

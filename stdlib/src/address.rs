@@ -15,6 +15,15 @@ pub struct Invalid(pub String);
 /// literals (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) are checked and
 /// lowercased.
 pub fn normalize_domain(text: &str) -> Result<String, Invalid> {
+    let mut out = String::with_capacity(text.len());
+    push_domain(&mut out, text)?;
+    Ok(out)
+}
+
+/// Appends the normalised form of a domain to `out`; on error `out` is
+/// left as it was. ASCII domains (nearly all) take a path that does not
+/// allocate.
+pub fn push_domain(out: &mut String, text: &str) -> Result<(), Invalid> {
     let text = text.strip_suffix('.').unwrap_or(text);
     if text.is_empty() {
         return Err(Invalid("the domain is empty".into()));
@@ -25,39 +34,78 @@ pub fn normalize_domain(text: &str) -> Result<String, Invalid> {
             Some(p) if p.eq_ignore_ascii_case("ipv6:") => inner[5..].parse::<std::net::Ipv6Addr>().is_ok(),
             _ => inner.parse::<std::net::Ipv4Addr>().is_ok(),
         };
-        return if ip {
-            Ok(text.to_ascii_lowercase())
-        } else {
-            Err(Invalid(format!("`{text}` is not a valid address literal")))
-        };
+        if !ip {
+            return Err(Invalid(format!("`{text}` is not a valid address literal")));
+        }
+        out.extend(text.chars().map(|c| c.to_ascii_lowercase()));
+        return Ok(());
     }
-    let ascii = if text.is_ascii() {
-        text.to_ascii_lowercase()
-    } else {
-        idna::domain_to_ascii(text).map_err(|_| Invalid(format!("`{text}` is not a valid internationalised domain")))?
-    };
-    for label in ascii.split('.') {
-        if label.is_empty() {
-            return Err(Invalid(format!("`{text}` has an empty label")));
-        }
-        if label.len() > 63 {
-            return Err(Invalid(format!("`{text}` has a label longer than 63 characters")));
-        }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Invalid(format!("`{text}` has characters a domain cannot have")));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(Invalid(format!("`{text}` has a label that starts or ends with `-`")));
-        }
+    if text.is_ascii() {
+        check_ascii_domain(text, text)?;
+        out.extend(text.bytes().map(|b| b.to_ascii_lowercase() as char));
+        return Ok(());
     }
-    if ascii.len() > 253 {
-        return Err(Invalid(format!("`{text}` is longer than 253 characters")));
-    }
-    Ok(ascii)
+    let ascii = idna::domain_to_ascii(text)
+        .map_err(|_| Invalid(format!("`{text}` is not a valid internationalised domain")))?;
+    check_ascii_domain(&ascii, text)?;
+    out.push_str(&ascii);
+    Ok(())
 }
 
-/// Checks a local part (dot-atom or quoted string, RFC 5321 4.1.2) and
-/// returns it unchanged.
+/// Checks a domain's syntax without normalising it.
+pub fn check_domain(text: &str) -> Result<(), Invalid> {
+    let bare = text.strip_suffix('.').unwrap_or(text);
+    if bare.is_ascii() && !bare.is_empty() && !bare.starts_with('[') {
+        return check_ascii_domain(bare, text);
+    }
+    normalize_domain(text).map(|_| ())
+}
+
+/// RFC 1035 / RFC 5321 host syntax (with `_`, which real zones use).
+fn check_ascii_domain(ascii: &str, shown: &str) -> Result<(), Invalid> {
+    if ascii.len() > 253 {
+        return Err(Invalid(format!("`{shown}` is longer than 253 characters")));
+    }
+    for label in ascii.split('.') {
+        let b = label.as_bytes();
+        if b.is_empty() {
+            return Err(Invalid(format!("`{shown}` has an empty label")));
+        }
+        if b.len() > 63 {
+            return Err(Invalid(format!("`{shown}` has a label longer than 63 characters")));
+        }
+        if !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_') {
+            return Err(Invalid(format!("`{shown}` has characters a domain cannot have")));
+        }
+        if b[0] == b'-' || b[b.len() - 1] == b'-' {
+            return Err(Invalid(format!("`{shown}` has a label that starts or ends with `-`")));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 5322 atext, for ASCII bytes.
+const fn atext_table() -> [bool; 128] {
+    let mut t = [false; 128];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric();
+        c += 1;
+    }
+    let specials = b"!#$%&'*+-/=?^_`{|}~";
+    let mut i = 0;
+    while i < specials.len() {
+        t[specials[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+const ATEXT: [bool; 128] = atext_table();
+
+/// Checks a local part (dot-atom or quoted string, RFC 5321 4.1.2; UTF-8
+/// letters allowed, RFC 6531) and returns it unchanged.
 pub fn check_local(local: &str) -> Result<(), Invalid> {
     if local.is_empty() {
         return Err(Invalid("the local part is empty".into()));
@@ -73,11 +121,45 @@ pub fn check_local(local: &str) -> Result<(), Invalid> {
             Err(Invalid(format!("`{local}` has an unterminated quote")))
         };
     }
-    let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atext)) {
+    let valid = local.split('.').all(|atom| {
+        !atom.is_empty() && atom.chars().all(|c| if c.is_ascii() { ATEXT[c as usize] } else { c.is_alphanumeric() })
+    });
+    if !valid {
         return Err(Invalid(format!("`{local}` is not a valid local part")));
     }
     Ok(())
+}
+
+/// Appends the lookup key of `local@domain` (local part lowercased,
+/// domain normalised) to `out`; on error `out` is left as it was.
+pub fn push_address_key(out: &mut String, text: &str) -> Result<(), Invalid> {
+    let at = text.rfind('@').ok_or_else(|| Invalid(format!("`{text}` has no `@`")))?;
+    let (local, domain) = (&text[..at], &text[at + 1..]);
+    check_local(local)?;
+    let mark = out.len();
+    push_lower(out, local);
+    out.push('@');
+    if let Err(e) = push_domain(out, domain) {
+        out.truncate(mark);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Checks `local@domain` without normalising it.
+pub fn check_address(text: &str) -> Result<(), Invalid> {
+    let at = text.rfind('@').ok_or_else(|| Invalid(format!("`{text}` has no `@`")))?;
+    check_local(&text[..at])?;
+    check_domain(&text[at + 1..])
+}
+
+/// Appends `text` lowercased (ASCII without allocating).
+pub fn push_lower(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        out.push_str(&text.to_lowercase());
+    }
 }
 
 /// An address split at its last `@`.

@@ -8,10 +8,11 @@
 //! duplicates, the relay proof) can cite file:line.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use mailc_lang::ast::{self, Item, SetSource, TableSource, ValueKind};
 use mailc_lang::Span;
-use mailc_stdlib::address::{check_local, normalize_domain, parse_address};
+use mailc_stdlib::address::{check_address, check_domain, check_local, normalize_domain, push_domain, push_lower};
 use mailc_stdlib::transports::{self, OptionType, Target};
 use mailc_stdlib::{DOMAIN_CLASSES, KEY_KINDS, VALUE_TYPES};
 
@@ -113,19 +114,29 @@ pub fn domain_matches(member: &str, domain: &str) -> bool {
     }
 }
 
-/// One table entry after checking.
-#[derive(Debug, Clone)]
-pub struct TableEntry {
-    /// The key, normalised for lookup.
-    pub key: String,
-    /// Where the key is written.
-    pub key_span: Span,
-    /// The values, split if the type is a list, with their spans.
-    pub values: Vec<(String, Span)>,
+/// One entry: ranges into its table's arenas.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: (u32, u32),
+    key_span: Span,
+    /// First value item and count.
+    values: (u32, u32),
+}
+
+/// One value of an entry: a range of the value arena and its span.
+#[derive(Debug, Clone, Copy)]
+struct ValueItem {
+    range: (u32, u32),
+    span: Span,
 }
 
 /// A table's type and data.
-#[derive(Debug, Default)]
+///
+/// Keys and values live in two arenas (one string each) and entries are
+/// ranges into them, with a hash index of entry numbers: a million-line
+/// table is a handful of allocations, not millions. Keys are normalised
+/// for lookup; values are split if the type is a list.
+#[derive(Default)]
 pub struct Table {
     /// `address`, `local`, `domain`, `cidr`, `regexp`.
     pub key: String,
@@ -133,10 +144,65 @@ pub struct Table {
     pub value: Option<String>,
     /// `[type]`.
     pub list: bool,
-    /// Entries in source order, duplicates removed.
-    pub entries: Vec<TableEntry>,
-    /// Key -> index into `entries`.
-    pub index: HashMap<String, usize>,
+    keys: String,
+    values: String,
+    entries: Vec<Entry>,
+    items: Vec<ValueItem>,
+    index: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("key", &self.key)
+            .field("value", &self.value)
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+fn arena(text: &str, (start, end): (u32, u32)) -> &str {
+    text.get(start as usize..end as usize).unwrap_or("")
+}
+
+impl Table {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The normalised key of entry `i`.
+    pub fn key(&self, i: usize) -> &str {
+        arena(&self.keys, self.entries[i].key)
+    }
+
+    /// Where entry `i`'s key is written.
+    pub fn key_span(&self, i: usize) -> Span {
+        self.entries[i].key_span
+    }
+
+    /// The values of entry `i` with their spans.
+    pub fn values(&self, i: usize) -> impl Iterator<Item = (&str, Span)> + '_ {
+        let (first, count) = self.entries[i].values;
+        self.items[first as usize..(first + count) as usize].iter().map(|v| (arena(&self.values, v.range), v.span))
+    }
+
+    /// How many values entry `i` has.
+    pub fn value_count(&self, i: usize) -> usize {
+        self.entries[i].values.1 as usize
+    }
+
+    /// The entry with this normalised key.
+    pub fn find(&self, key: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        self.index.find(hash, |&j| arena(&self.keys, self.entries[j as usize].key) == key).map(|&j| j as usize)
+    }
 }
 
 /// A transport's kind.
@@ -413,8 +479,13 @@ impl Checker {
             list: d.value.as_ref().is_some_and(|v| v.list),
             ..Table::default()
         };
-        let raw = match &d.source {
-            TableSource::Inline(entries) => self.inline_entries(entries),
+        let spec =
+            Spec { key: table.key.clone(), value: table.value.clone(), list: table.list, name: d.name.text.clone() };
+        let parts = match &d.source {
+            TableSource::Inline(entries) => {
+                let raw = self.inline_entries(entries);
+                vec![build_part(&spec, raw)]
+            }
             TableSource::Format { format, directory, path, path_span } => {
                 let Some(fmt) = Format::from_word(&format.text) else {
                     let mut diag = Diagnostic::new(
@@ -431,13 +502,23 @@ impl Checker {
                     return None;
                 };
                 self.check_format_fits(fmt, d, format.span);
-                self.read_table_files(fmt, *directory, path, *path_span, d.span)
+                let files = self.read_table_files(*directory, path, *path_span, d.span);
+                if !ok {
+                    return None;
+                }
+                let mut clock = super::Clock::new();
+                let parts = files.iter().flat_map(|(id, text)| read_parts(fmt, *id, text, &spec)).collect();
+                clock.lap("table files parsed and normalised");
+                parts
             }
         };
         if !ok {
             return None;
         }
-        self.fill_table(&mut table, raw, d);
+        let mut clock = super::Clock::new();
+        let diags = merge_parts(&mut table, parts);
+        self.diags.extend(diags);
+        clock.lap("table indexed");
         if table.entries.is_empty() && matches!(d.source, TableSource::Inline(ref e) if e.is_empty()) {
             self.push(
                 Diagnostic::new(Code::EmptySet, d.name.span, format!("table `{}` is empty", d.name.text), "no entries")
@@ -472,12 +553,11 @@ impl Checker {
 
     fn read_table_files(
         &mut self,
-        fmt: Format,
         directory: bool,
         path: &str,
         path_span: Span,
         item: Span,
-    ) -> Vec<RawEntry> {
+    ) -> Vec<(mailc_lang::FileId, std::sync::Arc<str>)> {
         let paths = if directory {
             let base = self.sources.file(item.file).path.clone();
             let dir = resolve_relative(&base, path);
@@ -496,14 +576,7 @@ impl Checker {
         } else {
             vec![std::path::PathBuf::from(path)]
         };
-        let mut out = Vec::new();
-        for p in paths {
-            let Some((id, text)) = self.read_source(item, &p.to_string_lossy(), path_span) else { continue };
-            let parsed = tables::read(fmt, id, &text);
-            self.diags.extend(parsed.diagnostics);
-            out.extend(parsed.entries);
-        }
-        out
+        paths.iter().filter_map(|p| self.read_source(item, &p.to_string_lossy(), path_span)).collect()
     }
 
     fn inline_entries(&mut self, entries: &[ast::Entry]) -> Vec<RawEntry> {
@@ -544,130 +617,6 @@ impl Checker {
             ValueKind::Name(n) => n.text.clone(),
             _ => self.sources.snippet(v.span).to_string(),
         }
-    }
-
-    fn fill_table(&mut self, table: &mut Table, raw: Vec<RawEntry>, d: &ast::TableDecl) {
-        table.entries.reserve(raw.len());
-        table.index.reserve(raw.len());
-        for e in raw {
-            let Some(key) = self.table_key(&table.key, &e) else { continue };
-            let values = match (&table.value, e.value) {
-                (None, None) => Vec::new(),
-                // A set written in Postfix syntax may carry `OK`-style values.
-                (None, Some(_)) => Vec::new(),
-                (Some(_), None) => {
-                    self.push(
-                        Diagnostic::new(
-                            Code::InvalidTableValue,
-                            e.key_span,
-                            format!("`{}` has no value", e.key),
-                            "key without value",
-                        )
-                        .help(format!("table `{}` maps keys to values; give this key a value", d.name.text)),
-                    );
-                    continue;
-                }
-                (Some(ty), Some(v)) => match self.table_values(ty, table.list, &v, e.value_span, d) {
-                    Some(vals) => vals,
-                    None => continue,
-                },
-            };
-            if let Some(&prev) = table.index.get(&key) {
-                let first = &table.entries[prev];
-                let same = first.values.iter().map(|(v, _)| v).eq(values.iter().map(|(v, _)| v));
-                let (code, msg, help) = if same {
-                    (Code::DuplicateKey, format!("`{key}` appears twice with the same value"), "remove the second line")
-                } else {
-                    (
-                        Code::ConflictingKeys,
-                        format!("`{key}` appears twice with different values"),
-                        "a lookup finds only the first; remove or merge one of them",
-                    )
-                };
-                let first_span = first.key_span;
-                self.push(
-                    Diagnostic::new(code, e.key_span, msg, "again here").label(first_span, "first here").help(help),
-                );
-                continue;
-            }
-            table.index.insert(key.clone(), table.entries.len());
-            table.entries.push(TableEntry { key, key_span: e.key_span, values });
-        }
-    }
-
-    /// The normalised lookup key of an entry, or a diagnostic.
-    fn table_key(&mut self, kind: &str, e: &RawEntry) -> Option<String> {
-        let k = e.key.as_str();
-        let result: Result<String, String> = match kind {
-            "address" => normalize_address_key(k),
-            "local" => check_local(k).map(|_| k.to_lowercase()).map_err(|e| e.0),
-            "domain" => match k.strip_prefix('.') {
-                Some(rest) => normalize_domain(rest).map(|d| format!(".{d}")).map_err(|e| e.0),
-                None => normalize_domain(k).map_err(|e| e.0),
-            },
-            "cidr" => Cidr::parse(k).map(|c| format!("{}/{}", c.addr, c.prefix)),
-            "regexp" => {
-                let flags = e.flags.as_deref().unwrap_or("");
-                let ci = !flags.contains('i'); // Postfix: case-insensitive unless `i` toggles it
-                let pattern = if ci { format!("(?i){k}") } else { k.to_string() };
-                regex::Regex::new(&pattern).map(|_| k.to_string()).map_err(|err| {
-                    let msg = err.to_string();
-                    msg.lines().last().unwrap_or("invalid regular expression").trim().to_string()
-                })
-            }
-            _ => Ok(k.to_string()),
-        };
-        match result {
-            Ok(key) => Some(key),
-            Err(msg) => {
-                let code = if kind == "regexp" { Code::InvalidRegexp } else { Code::InvalidTableValue };
-                self.push(
-                    Diagnostic::new(code, e.key_span, format!("`{k}` is not a valid {kind} key: {msg}"), "invalid key")
-                        .help(key_help(kind)),
-                );
-                None
-            }
-        }
-    }
-
-    fn table_values(
-        &mut self,
-        ty: &str,
-        list: bool,
-        v: &str,
-        span: Span,
-        d: &ast::TableDecl,
-    ) -> Option<Vec<(String, Span)>> {
-        let parts: Vec<String> = if list { split_list(v) } else { vec![v.trim().to_string()] };
-        if !list && ty != "text" && ty != "reply" && ty != "action" && split_list(v).len() > 1 {
-            self.push(
-                Diagnostic::new(
-                    Code::InvalidTableValue,
-                    span,
-                    format!("`{v}` is a list, but table `{}` has one value per key", d.name.text),
-                    "several values",
-                )
-                .help(format!("declare the value type as `[{ty}]`")),
-            );
-            return None;
-        }
-        let mut out = Vec::with_capacity(parts.len());
-        for p in parts {
-            if let Err(msg) = check_value(ty, &p) {
-                self.push(
-                    Diagnostic::new(
-                        Code::InvalidTableValue,
-                        span,
-                        format!("`{p}` is not a valid {ty}: {msg}"),
-                        "invalid value",
-                    )
-                    .help(value_help(ty)),
-                );
-                return None;
-            }
-            out.push((p, span));
-        }
-        Some(out)
     }
 
     fn transport(&mut self, d: &ast::TransportDecl) -> Option<Transport> {
@@ -848,21 +797,320 @@ impl Checker {
     }
 }
 
-fn normalize_address_key(k: &str) -> Result<String, String> {
+/// What a table's entries must be, for the workers that check them.
+struct Spec {
+    key: String,
+    value: Option<String>,
+    list: bool,
+    name: String,
+}
+
+/// Entries of one chunk of a table source, checked and normalised but
+/// not yet indexed.
+#[derive(Default)]
+struct Part {
+    keys: String,
+    values: String,
+    entries: Vec<Entry>,
+    items: Vec<ValueItem>,
+    diags: Vec<Diagnostic>,
+}
+
+/// Files larger than this are read by several threads.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Reads one table file into parts: large files in the line-oriented
+/// formats are cut at entry boundaries and read on several threads.
+fn read_parts(fmt: Format, id: mailc_lang::FileId, text: &str, spec: &Spec) -> Vec<Part> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunks =
+        if text.len() >= PARALLEL_BYTES && threads > 1 && matches!(fmt, Format::Postfix | Format::Tsv | Format::List) {
+            split_at_entries(text, threads)
+        } else {
+            vec![(0, text)]
+        };
+    let work = |(offset, chunk): (usize, &str)| {
+        let parsed = tables::read(fmt, id, chunk);
+        let mut entries = parsed.entries;
+        let mut diags = parsed.diagnostics;
+        if offset > 0 {
+            let shift = |s: &mut Span| {
+                s.start += offset as u32;
+                s.end += offset as u32;
+            };
+            for e in &mut entries {
+                shift(&mut e.key_span);
+                shift(&mut e.value_span);
+            }
+            for d in &mut diags {
+                shift(&mut d.primary.span);
+                d.labels.iter_mut().for_each(|l| shift(&mut l.span));
+            }
+        }
+        let mut part = build_part(spec, entries);
+        diags.append(&mut part.diags);
+        part.diags = diags;
+        part
+    };
+    if chunks.len() == 1 {
+        return chunks.into_iter().map(work).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.into_iter().map(|c| scope.spawn(move || work(c))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}
+
+/// Cuts `text` into about `n` chunks, each starting at the beginning of
+/// an entry: a line that starts with neither whitespace nor `#`, so no
+/// continuation line is separated from its entry.
+fn split_at_entries(text: &str, n: usize) -> Vec<(usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut cuts = vec![0];
+    for k in 1..n {
+        let mut at = text.len() * k / n;
+        let found = loop {
+            match bytes[at..].iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    at += p + 1;
+                    match bytes.get(at) {
+                        Some(b) if !b.is_ascii_whitespace() && *b != b'#' => break Some(at),
+                        Some(_) => continue,
+                        None => break None,
+                    }
+                }
+                None => break None,
+            }
+        };
+        match found {
+            Some(at) if at > *cuts.last().unwrap_or(&0) => cuts.push(at),
+            _ => {}
+        }
+    }
+    cuts.iter()
+        .enumerate()
+        .map(|(i, &start)| {
+            let end = cuts.get(i + 1).copied().unwrap_or(text.len());
+            (start, &text[start..end])
+        })
+        .collect()
+}
+
+/// Checks and normalises raw entries into a part.
+fn build_part(spec: &Spec, raw: Vec<RawEntry>) -> Part {
+    let mut part = Part::default();
+    part.entries.reserve(raw.len());
+    for e in raw {
+        let key_mark = part.keys.len();
+        if let Err(msg) = push_table_key(&spec.key, &e, &mut part.keys) {
+            part.keys.truncate(key_mark);
+            let kind = spec.key.as_str();
+            let code = if kind == "regexp" { Code::InvalidRegexp } else { Code::InvalidTableValue };
+            part.diags.push(
+                Diagnostic::new(
+                    code,
+                    e.key_span,
+                    format!("`{}` is not a valid {kind} key: {msg}", e.key),
+                    "invalid key",
+                )
+                .help(key_help(kind)),
+            );
+            continue;
+        }
+        let key = (key_mark as u32, part.keys.len() as u32);
+        let (item_mark, value_mark) = (part.items.len(), part.values.len());
+        let ok = match (&spec.value, &e.value) {
+            // A set written in Postfix syntax may carry `OK`-style values.
+            (None, _) => true,
+            (Some(_), None) => {
+                part.diags.push(
+                    Diagnostic::new(
+                        Code::InvalidTableValue,
+                        e.key_span,
+                        format!("`{}` has no value", e.key),
+                        "key without value",
+                    )
+                    .help(format!("table `{}` maps keys to values; give this key a value", spec.name)),
+                );
+                false
+            }
+            (Some(ty), Some(v)) => push_values(spec, ty, v, e.value_span, &mut part),
+        };
+        if !ok {
+            part.keys.truncate(key_mark);
+            part.items.truncate(item_mark);
+            part.values.truncate(value_mark);
+            continue;
+        }
+        part.entries.push(Entry {
+            key,
+            key_span: e.key_span,
+            values: (item_mark as u32, (part.items.len() - item_mark) as u32),
+        });
+    }
+    part
+}
+
+/// Splits and checks a value, appending its items to the part.
+fn push_values(spec: &Spec, ty: &str, v: &str, span: Span, part: &mut Part) -> bool {
+    let parts = split_list(v);
+    if !spec.list && ty != "text" && ty != "reply" && ty != "action" && parts.len() > 1 {
+        part.diags.push(
+            Diagnostic::new(
+                Code::InvalidTableValue,
+                span,
+                format!("`{v}` is a list, but table `{}` has one value per key", spec.name),
+                "several values",
+            )
+            .help(format!("declare the value type as `[{ty}]`")),
+        );
+        return false;
+    }
+    let one = [v.trim()];
+    let items: &[&str] = if spec.list { &parts } else { &one };
+    for p in items {
+        if let Err(msg) = check_value(ty, p) {
+            part.diags.push(
+                Diagnostic::new(
+                    Code::InvalidTableValue,
+                    span,
+                    format!("`{p}` is not a valid {ty}: {msg}"),
+                    "invalid value",
+                )
+                .help(value_help(ty)),
+            );
+            return false;
+        }
+        let start = part.values.len() as u32;
+        part.values.push_str(p);
+        part.items.push(ValueItem { range: (start, part.values.len() as u32), span });
+    }
+    true
+}
+
+/// Appends parts to a table in order, building the index; a key seen
+/// before is a duplicate (same values) or a conflict (different values).
+fn merge_parts(table: &mut Table, parts: Vec<Part>) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let total: usize = parts.iter().map(|p| p.entries.len()).sum();
+    table.entries.reserve(total);
+    table.index.reserve(total, |_| 0);
+    for mut part in parts {
+        diags.append(&mut part.diags);
+        let (key_base, value_base, item_base) =
+            (table.keys.len() as u32, table.values.len() as u32, table.items.len() as u32);
+        table.keys.push_str(&part.keys);
+        table.values.push_str(&part.values);
+        table.items.extend(
+            part.items
+                .iter()
+                .map(|v| ValueItem { range: (v.range.0 + value_base, v.range.1 + value_base), span: v.span }),
+        );
+        for e in &part.entries {
+            let entry = Entry {
+                key: (e.key.0 + key_base, e.key.1 + key_base),
+                key_span: e.key_span,
+                values: (e.values.0 + item_base, e.values.1),
+            };
+            let key_text = arena(&table.keys, entry.key);
+            let hash = table.hasher.hash_one(key_text);
+            let prev =
+                table.index.find(hash, |&j| arena(&table.keys, table.entries[j as usize].key) == key_text).copied();
+            if let Some(prev) = prev {
+                let first = table.entries[prev as usize];
+                let old = &table.items[first.values.0 as usize..(first.values.0 + first.values.1) as usize];
+                let new = &table.items[entry.values.0 as usize..(entry.values.0 + entry.values.1) as usize];
+                let same = old.len() == new.len()
+                    && old.iter().zip(new).all(|(a, b)| arena(&table.values, a.range) == arena(&table.values, b.range));
+                let (code, msg, help) = if same {
+                    (
+                        Code::DuplicateKey,
+                        format!("`{key_text}` appears twice with the same value"),
+                        "remove the second line",
+                    )
+                } else {
+                    (
+                        Code::ConflictingKeys,
+                        format!("`{key_text}` appears twice with different values"),
+                        "a lookup finds only the first; remove or merge one of them",
+                    )
+                };
+                diags.push(
+                    Diagnostic::new(code, entry.key_span, msg, "again here")
+                        .label(first.key_span, "first here")
+                        .help(help),
+                );
+                continue;
+            }
+            let idx = table.entries.len() as u32;
+            let (keys, entries, hasher) = (&table.keys, &table.entries, &table.hasher);
+            table.index.insert_unique(hash, idx, |&j| hasher.hash_one(arena(keys, entries[j as usize].key)));
+            table.entries.push(entry);
+        }
+    }
+    diags
+}
+
+/// Appends the normalised lookup key of an entry to `out`.
+fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), String> {
+    let k = e.key.as_str();
+    match kind {
+        "address" => push_address_key(out, k),
+        "local" => {
+            check_local(k).map_err(|e| e.0)?;
+            push_lower(out, k);
+            Ok(())
+        }
+        "domain" => match k.strip_prefix('.') {
+            Some(rest) => {
+                out.push('.');
+                push_domain(out, rest).map_err(|e| e.0)
+            }
+            None => push_domain(out, k).map_err(|e| e.0),
+        },
+        "cidr" => {
+            let c = Cidr::parse(k)?;
+            out.push_str(&format!("{}/{}", c.addr, c.prefix));
+            Ok(())
+        }
+        "regexp" => {
+            let flags = e.flags.as_deref().unwrap_or("");
+            // Postfix: case-insensitive unless the `i` flag toggles it off.
+            let pattern = if flags.contains('i') { k.to_string() } else { format!("(?i){k}") };
+            regex::Regex::new(&pattern).map_err(|err| {
+                err.to_string().lines().last().unwrap_or("invalid regular expression").trim().to_string()
+            })?;
+            out.push_str(k);
+            Ok(())
+        }
+        _ => {
+            out.push_str(k);
+            Ok(())
+        }
+    }
+}
+
+/// An address-table key: `user@domain`, `@domain` (catch-all), `user@`
+/// (any domain, access maps), or a bare domain or local part.
+fn push_address_key(out: &mut String, k: &str) -> Result<(), String> {
     match k.rfind('@') {
-        // `@domain`: a catch-all.
-        Some(0) => normalize_domain(&k[1..]).map(|d| format!("@{d}")).map_err(|e| e.0),
-        // `user@`: any domain (access maps).
-        Some(at) if at == k.len() - 1 => check_local(&k[..at]).map(|_| k.to_lowercase()).map_err(|e| e.0),
-        Some(_) => parse_address(k).map(|a| a.key()).map_err(|e| e.0),
-        // A bare word: a local part (local domains) or a domain (access
-        // maps); both are lowercased, and a word with a dot must be a
-        // valid domain or a valid local part.
+        Some(0) => {
+            out.push('@');
+            push_domain(out, &k[1..]).map_err(|e| e.0)
+        }
+        Some(at) if at == k.len() - 1 => {
+            check_local(&k[..at]).map_err(|e| e.0)?;
+            push_lower(out, k);
+            Ok(())
+        }
+        Some(_) => mailc_stdlib::address::push_address_key(out, k).map_err(|e| e.0),
         None => {
-            if check_local(k).is_ok() || normalize_domain(k).is_ok() {
-                Ok(normalize_domain(k).unwrap_or_else(|_| k.to_lowercase()))
+            if k.contains('.') && check_domain(k).is_ok() {
+                push_domain(out, k).map_err(|e| e.0)
             } else {
-                Err("neither a local part nor a domain".into())
+                check_local(k).map_err(|_| "neither a local part nor a domain".to_string())?;
+                push_lower(out, k);
+                Ok(())
             }
         }
     }
@@ -896,7 +1144,9 @@ pub(crate) fn check_value(ty: &str, v: &str) -> Result<(), String> {
         return Err("the value is empty".into());
     }
     match ty {
-        "address" => parse_address(v).map(|_| ()).or_else(|e| if check_local(v).is_ok() { Ok(()) } else { Err(e.0) }),
+        "address" => {
+            check_address(v).or_else(|e| if !v.contains('@') && check_local(v).is_ok() { Ok(()) } else { Err(e.0) })
+        }
         "target" => {
             if v.starts_with('|') || v.starts_with('/') || v.starts_with(":include:") {
                 Ok(())
@@ -904,7 +1154,7 @@ pub(crate) fn check_value(ty: &str, v: &str) -> Result<(), String> {
                 check_value("address", v)
             }
         }
-        "domain" => normalize_domain(v).map(|_| ()).map_err(|e| e.0),
+        "domain" => check_domain(v).map_err(|e| e.0),
         "local" => check_local(v).map_err(|e| e.0),
         "reply" => parse_reply_text(v).map(|_| ()),
         "action" => check_action(v),
@@ -969,30 +1219,30 @@ fn check_action(v: &str) -> Result<(), String> {
 }
 
 /// Splits a Postfix-style list: commas and/or whitespace, with quoted
-/// items kept whole (`a@x, "|cmd arg", /file`).
-pub(crate) fn split_list(v: &str) -> Vec<String> {
+/// items kept whole (`a@x, "|cmd arg", /file`); an unquoted `|command`
+/// runs to the next comma.
+pub(crate) fn split_list(v: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in v.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ',' if !quoted => {
-                push_item(&mut out, &mut cur);
-            }
-            c if c.is_whitespace() && !quoted && !cur.starts_with('|') => push_item(&mut out, &mut cur),
-            c => cur.push(c),
+    let bytes = v.as_bytes();
+    let (mut start, mut quoted) = (0, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let split = !quoted && (b == b',' || (b.is_ascii_whitespace() && !v[start..i].trim_start().starts_with('|')));
+        if b == b'"' {
+            quoted = !quoted;
+        } else if split {
+            push_item(&mut out, &v[start..i]);
+            start = i + 1;
         }
+        i += 1;
     }
-    push_item(&mut out, &mut cur);
+    push_item(&mut out, &v[start..]);
     out
 }
 
-fn push_item(out: &mut Vec<String>, cur: &mut String) {
-    let t = cur.trim();
+fn push_item<'a>(out: &mut Vec<&'a str>, item: &'a str) {
+    let t = item.trim();
     if !t.is_empty() {
         // `"|cmd arg"` is one item; the quotes are not part of it.
         let t = if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') && t[1..].starts_with(['|', '/', ':']) {
@@ -1000,9 +1250,8 @@ fn push_item(out: &mut Vec<String>, cur: &mut String) {
         } else {
             t
         };
-        out.push(t.to_string());
+        out.push(t);
     }
-    cur.clear();
 }
 
 fn quote_if_needed(s: &str) -> String {
@@ -1048,10 +1297,16 @@ mod tests {
 
     #[test]
     fn address_keys_normalise() {
-        assert_eq!(normalize_address_key("Joe@Example.COM.").unwrap(), "joe@example.com");
-        assert_eq!(normalize_address_key("@Example.com").unwrap(), "@example.com");
-        assert_eq!(normalize_address_key("Joe").unwrap(), "joe");
-        assert!(normalize_address_key("a b@c").is_err());
+        let key = |k: &str| {
+            let mut out = String::new();
+            push_address_key(&mut out, k).map(|_| out)
+        };
+        assert_eq!(key("Joe@Example.COM.").unwrap(), "joe@example.com");
+        assert_eq!(key("@Example.com").unwrap(), "@example.com");
+        assert_eq!(key("Joe").unwrap(), "joe");
+        assert_eq!(key("Joe@").unwrap(), "joe@");
+        assert_eq!(key("Example.COM").unwrap(), "example.com");
+        assert!(key("a b@c").is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 use mailc_lang::Span;
-use mailc_stdlib::address::{normalize_domain, split_extension};
+use mailc_stdlib::address::{push_domain, push_lower, split_extension};
 
 use super::decls::{DeclKind, Table};
 use super::rules::{Blocks, RuleMatch};
@@ -30,6 +30,9 @@ type Node = (usize, usize);
 
 /// A rule's matcher with its expansions: (table, lookup order).
 type RuleExpansions<'a> = (&'a RuleMatch, Vec<(usize, Vec<String>)>);
+
+/// Out-degrees of a run of nodes and their edges (target, value index).
+type EdgeChunk = (Vec<usize>, Vec<(usize, usize)>);
 
 /// A table entry's key, key span and values.
 type EntryView = (String, Span, Vec<(String, Span)>);
@@ -87,19 +90,28 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// The node an address (as written in a value) expands through, if any.
-    fn resolve(&self, value: &str) -> Option<Node> {
+    /// The node an address (as written in a value) expands through, if
+    /// any. `buf` is scratch space, reused so that no lookup allocates.
+    fn resolve(&self, value: &str, buf: &mut String) -> Option<Node> {
         if value.starts_with('|') || value.starts_with('/') || value.starts_with(':') {
             return None;
         }
+        // buf = "local@domain", normalised; keys are slices or suffixes of it.
+        buf.clear();
         let (local, domain) = match value.rfind('@') {
-            Some(at) => (&value[..at], normalize_domain(&value[at + 1..]).ok()?),
-            None => (value, self.default_local?.to_string()),
+            Some(at) => (&value[..at], &value[at + 1..]),
+            None => (value, self.default_local?),
         };
-        let local = local.to_lowercase();
-        let (user, ext) = split_extension(&local, self.delimiters);
-        let is_local = self.local_domains.contains(domain.as_str());
-        let stop = self.rule_for(&domain);
+        push_lower(buf, local);
+        let at = buf.len();
+        buf.push('@');
+        push_domain(buf, domain).ok()?;
+        let (full, domain) = (buf.as_str(), &buf[at + 1..]);
+        let local = &full[..at];
+        let (user, ext) = split_extension(local, self.delimiters);
+        let is_local = self.local_domains.contains(domain);
+        let stop = self.rule_for(domain);
+        let mut key = String::with_capacity(full.len());
         for (i, (m, expansions)) in self.rules.iter().enumerate() {
             let applies = match m {
                 RuleMatch::All => true,
@@ -111,15 +123,20 @@ impl<'a> Graph<'a> {
             for (decl, order) in expansions {
                 let Some(table) = self.table(*decl) else { continue };
                 for form in order {
-                    let key = match form.as_str() {
-                        "user+ext@domain" if ext.is_some() => format!("{local}@{domain}"),
-                        "user@domain" => format!("{user}@{domain}"),
-                        "user+ext" if ext.is_some() && (is_local || table.key == "local") => local.clone(),
-                        "user" if is_local || table.key == "local" => user.to_string(),
-                        "@domain" => format!("@{domain}"),
+                    let probe: &str = match form.as_str() {
+                        "user+ext@domain" if ext.is_some() => full,
+                        "user@domain" => {
+                            key.clear();
+                            key.push_str(user);
+                            key.push_str(&full[at..]);
+                            &key
+                        }
+                        "user+ext" if ext.is_some() && (is_local || table.key == "local") => local,
+                        "user" if is_local || table.key == "local" => user,
+                        "@domain" => &full[at..],
                         _ => continue,
                     };
-                    if let Some(&e) = table.index.get(&key) {
+                    if let Some(e) = table.find(probe) {
                         return Some((*decl, e));
                     }
                 }
@@ -133,25 +150,54 @@ impl<'a> Graph<'a> {
 }
 
 pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
+    let mut clock = super::Clock::new();
     let (edges, graph_nodes, tables_meta) = {
         let Some(graph) = build(cx, blocks) else { return };
-        let total = *graph.base.last().unwrap_or(&0) + graph.tables.last().map_or(0, |(_, t)| t.entries.len());
-        // Adjacency in CSR form: offsets into one edge vector.
-        let mut offsets = Vec::with_capacity(total + 1);
-        let mut edges: Vec<(usize, usize)> = Vec::new(); // (target node, value index)
-        for (pos, (_, table)) in graph.tables.iter().enumerate() {
-            for (ei, entry) in table.entries.iter().enumerate() {
-                offsets.push(edges.len());
-                let me = graph.base[pos] + ei;
-                for (vi, (value, _)) in entry.values.iter().enumerate() {
-                    if let Some(target) = graph.resolve(value) {
-                        let t = graph.node_id(target);
-                        if t != me {
-                            edges.push((t, vi));
+        let total = *graph.base.last().unwrap_or(&0) + graph.tables.last().map_or(0, |(_, t)| t.len());
+        // Adjacency in CSR form: offsets into one edge vector. Resolving
+        // values is read-only, so the nodes are split between threads.
+        let ids: Vec<(usize, usize)> =
+            graph.tables.iter().enumerate().flat_map(|(pos, (_, t))| (0..t.len()).map(move |ei| (pos, ei))).collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let chunk = ids.len().div_ceil(threads).max(1);
+        let parts: Vec<EdgeChunk> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    let graph = &graph;
+                    scope.spawn(move || {
+                        let mut buf = String::new();
+                        let mut lens = Vec::with_capacity(part.len());
+                        let mut edges = Vec::new();
+                        for &(pos, ei) in part {
+                            let before = edges.len();
+                            let me = graph.base[pos] + ei;
+                            for (vi, (value, _)) in graph.tables[pos].1.values(ei).enumerate() {
+                                if let Some(target) = graph.resolve(value, &mut buf) {
+                                    let t = graph.node_id(target);
+                                    if t != me {
+                                        edges.push((t, vi));
+                                    }
+                                }
+                            }
+                            lens.push(edges.len() - before);
                         }
-                    }
-                }
+                        (lens, edges)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        let mut offsets = Vec::with_capacity(total + 1);
+        // (target node, value index)
+        let mut edges: Vec<(usize, usize)> = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+        for (lens, part) in parts {
+            let mut at = edges.len();
+            for len in lens {
+                offsets.push(at);
+                at += len;
             }
+            edges.extend(part);
         }
         offsets.push(edges.len());
         let nodes: Vec<Node> = (0..total).map(|id| graph.node_of(id)).collect();
@@ -161,7 +207,9 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
     let _ = tables_meta;
     let (offsets, edges) = edges;
     let n = graph_nodes.len();
+    clock.lap("expansion edges");
     let sccs = tarjan(n, &offsets, &edges);
+    clock.lap("tarjan");
     let mut in_cycle = vec![false; n];
     for scc in &sccs {
         if scc.len() > 1 {
@@ -179,20 +227,18 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
     // first, so their counts are ready.
     for scc in &sccs {
         for &v in scc {
+            // Values with an edge count what their target expands to;
+            // the others are final recipients and count one each.
+            let out = &edges[offsets[v]..offsets[v + 1]];
             let values = entry_values(cx, graph_nodes[v]);
-            let mut c: u64 = 0;
+            let mut c: u64 = values.saturating_sub(out.len()) as u64;
             let mut d: u64 = 1;
-            let mut targets = vec![None; values];
-            for &(t, vi) in &edges[offsets[v]..offsets[v + 1]] {
-                targets[vi] = Some(t);
-            }
-            for t in targets {
-                match t {
-                    Some(t) if !in_cycle[t] && !in_cycle[v] => {
-                        c = c.saturating_add(count[t]);
-                        d = d.max(depth[t].saturating_add(1));
-                    }
-                    _ => c = c.saturating_add(1),
+            for &(t, _) in out {
+                if !in_cycle[t] && !in_cycle[v] {
+                    c = c.saturating_add(count[t]);
+                    d = d.max(depth[t].saturating_add(1));
+                } else {
+                    c = c.saturating_add(1);
                 }
             }
             count[v] = c.min(limit.saturating_add(1));
@@ -206,11 +252,10 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
         let (decl, e) = graph_nodes[v];
         if depth[v] > depth_limit {
             if let DeclKind::Table(t) = &cx.decls[decl].kind {
-                let entry = &t.entries[e];
                 let d = Diagnostic::new(
                     Code::DepthExceeded,
-                    entry.key_span,
-                    format!("`{}` expands through more than {depth_limit} levels", entry.key),
+                    t.key_span(e),
+                    format!("`{}` expands through more than {depth_limit} levels", t.key(e)),
                     "expansion starts here",
                 )
                 .help("shorten the chain of aliases, or raise `expansion_depth`");
@@ -219,11 +264,10 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
         }
         if count[v] > limit && exact_fanout(v, &offsets, &edges, cx, &graph_nodes, limit) > limit {
             if let DeclKind::Table(t) = &cx.decls[decl].kind {
-                let entry = &t.entries[e];
                 let d = Diagnostic::new(
                     Code::FanoutExceeded,
-                    entry.key_span,
-                    format!("`{}` expands to more than {limit} recipients", entry.key),
+                    t.key_span(e),
+                    format!("`{}` expands to more than {limit} recipients", t.key(e)),
                     "expansion starts here",
                 )
                 .help("split the list, use a mailing list manager, or raise `expansion_fanout`");
@@ -235,7 +279,7 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
 
 fn entry_values(cx: &Checker, (decl, e): Node) -> usize {
     match &cx.decls[decl].kind {
-        DeclKind::Table(t) => t.entries[e].values.len(),
+        DeclKind::Table(t) => t.value_count(e),
         _ => 0,
     }
 }
@@ -276,7 +320,7 @@ fn build<'a>(cx: &'a Checker, blocks: &'a Blocks) -> Option<Graph<'a>> {
     let mut next = 0;
     for (_, t) in &tables {
         base.push(next);
-        next += t.entries.len();
+        next += t.len();
     }
     let mut local_domains = HashSet::new();
     let mut default_local = None;
@@ -389,8 +433,7 @@ fn report_cycle(cx: &mut Checker, scc: &[usize], offsets: &[usize], edges: &[(us
     let entry = |(decl, e): Node| -> Option<EntryView> {
         match &cx.decls[decl].kind {
             DeclKind::Table(t) => {
-                let en = &t.entries[e];
-                Some((en.key.clone(), en.key_span, en.values.clone()))
+                Some((t.key(e).to_string(), t.key_span(e), t.values(e).map(|(v, s)| (v.to_string(), s)).collect()))
             }
             _ => None,
         }
@@ -436,14 +479,14 @@ fn exact_fanout(
     while let Some(x) = queue.pop() {
         let (decl, e) = nodes[x];
         let DeclKind::Table(t) = &cx.decls[decl].kind else { continue };
-        let mut expanded = vec![false; t.entries[e].values.len()];
+        let mut expanded = vec![false; t.value_count(e)];
         for &(w, vi) in &edges[offsets[x]..offsets[x + 1]] {
             expanded[vi] = true;
             if seen.insert(w) {
                 queue.push(w);
             }
         }
-        for (vi, (value, _)) in t.entries[e].values.iter().enumerate() {
+        for (vi, (value, _)) in t.values(e).enumerate() {
             if !expanded[vi] {
                 finals.insert(value.to_lowercase());
                 if finals.len() as u64 > limit {

@@ -25,7 +25,7 @@ pub mod literal;
 mod relay;
 mod rules;
 
-pub use decls::{DeclKind, DomainSet, Network, Table, TableEntry, Transport};
+pub use decls::{DeclKind, DomainSet, Network, Table, Transport};
 use literal::Cidr;
 
 /// A declared name.
@@ -102,15 +102,19 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
         settings: HashMap::new(),
         delimiters: String::new(),
     };
+    let mut clock = Clock::new();
     cx.collect(&items);
     cx.check_settings(&items);
     for (i, item) in items.iter().enumerate() {
         cx.check_decl(i, item);
     }
+    clock.lap("declarations and table data");
     cx.check_domain_classes();
     let blocks = rules::check_blocks(&mut cx, &items);
+    clock.lap("rules");
     if !parse_failed {
         expand::check_expansions(&mut cx, &blocks);
+        clock.lap("expansion analysis");
         relay::check_open_relay(&mut cx, &items);
     }
     cx.check_unused(&items);
@@ -118,6 +122,24 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start));
     diags.dedup();
     Checked { sources: cx.sources, diagnostics: diags, decls: cx.decls, settings: cx.settings, policies }
+}
+
+/// Phase timings on stderr when `MAILC_TIMINGS` is set, for benchmarks.
+pub(crate) struct Clock {
+    start: Option<std::time::Instant>,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Clock {
+        Clock { start: std::env::var_os("MAILC_TIMINGS").map(|_| std::time::Instant::now()) }
+    }
+
+    pub(crate) fn lap(&mut self, what: &str) {
+        if let Some(start) = self.start {
+            eprintln!("timing: {what}: {:.3} s", start.elapsed().as_secs_f64());
+            self.start = Some(std::time::Instant::now());
+        }
+    }
 }
 
 /// State shared by the passes.

@@ -193,8 +193,9 @@ fn walk(cx: &Checker, a: &Assumptions, stage: &ast::StageBlock) -> Walk {
 fn check_accepts(cx: &Checker, a: &Assumptions, table: &ast::Ident, subject: &ast::Ident) -> Option<String> {
     let &i = cx.index.get(&table.text)?;
     let DeclKind::Table(t) = &cx.decls[i].kind else { return None };
-    for e in &t.entries {
-        let accepts = e.values.iter().any(|(v, _)| {
+    for e in 0..t.len() {
+        let key = t.key(e);
+        let accepts = t.values(e).any(|(v, _)| {
             let w = v.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
             matches!(w.as_str(), "ok" | "accept" | "permit")
         });
@@ -202,12 +203,12 @@ fn check_accepts(cx: &Checker, a: &Assumptions, table: &ast::Ident, subject: &as
             continue;
         }
         let matchable = match subject.text.as_str() {
-            "client" => match Cidr::parse(&e.key) {
+            "client" => match Cidr::parse(key) {
                 Ok(c) => !a.trusted.iter().any(|t| t.contains(&c)),
                 Err(_) => true,
             },
-            "recipient.domain" => !a.is_final(e.key.trim_start_matches('.')),
-            "recipient" => match e.key.rsplit_once('@') {
+            "recipient.domain" => !a.is_final(key.trim_start_matches('.')),
+            "recipient" => match key.rsplit_once('@') {
                 Some((_, d)) if !d.is_empty() => !a.is_final(d),
                 _ => true,
             },
@@ -215,7 +216,7 @@ fn check_accepts(cx: &Checker, a: &Assumptions, table: &ast::Ident, subject: &as
             _ => true,
         };
         if matchable {
-            return Some(e.key.clone());
+            return Some(key.to_string());
         }
     }
     None
@@ -276,7 +277,7 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
                 SetRef::Named(n) => match cx.index.get(&n.text).map(|&i| &cx.decls[i].kind) {
                     Some(DeclKind::Network(net)) => net.members.iter().map(|(c, _)| *c).collect(),
                     Some(DeclKind::Table(t)) if t.key == "cidr" => {
-                        t.entries.iter().filter_map(|e| Cidr::parse(&e.key).ok()).collect()
+                        (0..t.len()).filter_map(|e| Cidr::parse(t.key(e)).ok()).collect()
                     }
                     _ => return Truth::Unknown,
                 },
@@ -298,7 +299,9 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
                     .collect(),
                 SetRef::Named(n) => match cx.index.get(&n.text).map(|&i| &cx.decls[i].kind) {
                     Some(DeclKind::Domains(d)) => d.members.iter().map(|(m, _)| m.clone()).collect(),
-                    Some(DeclKind::Table(t)) if t.key == "domain" => t.entries.iter().map(|e| e.key.clone()).collect(),
+                    Some(DeclKind::Table(t)) if t.key == "domain" => {
+                        (0..t.len()).map(|e| t.key(e).to_string()).collect()
+                    }
                     _ => return Truth::Unknown,
                 },
             };

@@ -578,12 +578,12 @@ fn check_routes(cx: &mut Checker, i: usize) {
     let DeclKind::Table(t) = &cx.decls[i].kind else { return };
     let mut problems = Vec::new();
     let mut used = Vec::new();
-    for e in &t.entries {
-        for (v, span) in &e.values {
+    for e in 0..t.len() {
+        for (v, span) in t.values(e) {
             let name = v.split(':').next().unwrap_or("");
             match cx.index.get(name).map(|&j| &cx.decls[j].kind) {
                 Some(DeclKind::Transport(_)) => used.push(name.to_string()),
-                _ => problems.push((name.to_string(), *span)),
+                _ => problems.push((name.to_string(), span)),
             }
         }
     }

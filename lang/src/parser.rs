@@ -36,6 +36,7 @@ pub struct SyntaxError {
 
 /// Parses one policy file.
 pub fn parse(file: FileId, text: &str) -> Result<Policy, SyntaxError> {
+    check_nesting(file, text)?;
     let pairs = Grammar::parse(Rule::policy, text).map_err(|e| syntax_error(file, text, e))?;
     let mut items = Vec::new();
     let lower = Lower { file };
@@ -45,6 +46,50 @@ pub fn parse(file: FileId, text: &str) -> Result<Policy, SyntaxError> {
         }
     }
     Ok(Policy { items })
+}
+
+/// Deepest nesting of `(`, `[` and `{` accepted. pest's recursive descent
+/// uses stack space per level, so absurd nesting is refused before it can
+/// exhaust the stack; real policies nest a handful of levels.
+pub const MAX_NESTING: usize = 32;
+
+fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i, mut in_string) = (0usize, 0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(SyntaxError {
+                            span: Span::new(file, i, i + 1),
+                            message: format!("nesting deeper than {MAX_NESTING} levels"),
+                            expected: Vec::new(),
+                        });
+                    }
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> SyntaxError {

@@ -82,17 +82,9 @@ pub fn check_text(path: &Path, text: &str) -> Checked {
 
 /// Runs every pass over a loaded policy.
 pub fn check_loaded(loaded: Loaded) -> Checked {
-    let Loaded { mut sources, policies, diagnostics } = loaded;
+    let items: Vec<Item> = loaded.items().into_iter().cloned().collect();
+    let Loaded { sources, policies, diagnostics } = loaded;
     let parse_failed = diagnostics.iter().any(|d| d.code == Code::Syntax);
-    let items: Vec<Item> = {
-        let view = Loaded { sources: SourceMap::new(), policies: policies.clone(), diagnostics: Vec::new() };
-        // Items are cloned out in include order; the source map stays
-        // with us so table files can be added to it.
-        let view = Loaded { sources: std::mem::take(&mut sources), ..view };
-        let items = view.items().into_iter().cloned().collect();
-        sources = view.sources;
-        items
-    };
     let mut cx = Checker {
         sources,
         diags: diagnostics,
@@ -117,7 +109,7 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
         clock.lap("expansion analysis");
         relay::check_open_relay(&mut cx, &items);
     }
-    cx.check_unused(&items);
+    cx.check_unused();
     let mut diags = cx.diags;
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start));
     diags.dedup();
@@ -436,9 +428,7 @@ impl Checker {
         settings::setting(name).and_then(|s| s.default).and_then(|d| d.parse().ok()).unwrap_or(1000)
     }
 
-    fn check_unused(&mut self, items: &[Item]) {
-        let has_tests = items.iter().any(|i| matches!(i, Item::Test(_)));
-        let _ = has_tests;
+    fn check_unused(&mut self) {
         for decl in &self.decls {
             if self.used.contains(&decl.name) || decl.kind.is_pending() {
                 continue;

@@ -100,23 +100,29 @@ fn labeled(label: &Label, primary: bool) -> LabeledSpan {
 fn to_rendered(sources: &SourceMap, d: &Diagnostic) -> Rendered {
     let home = d.primary.span.file;
     let mut labels = vec![labeled(&d.primary, true)];
+    // Labels in other files become one note per file, with that file's
+    // snippet, in the order the files first appear among the labels.
     let mut related: Vec<Rendered> = Vec::new();
+    let mut files: Vec<mailc_lang::FileId> = Vec::new();
     for l in &d.labels {
         if l.span.file == home {
             labels.push(labeled(l, false));
-        } else {
-            // A label in another file becomes a note with that file's
-            // snippet, in the order the labels were given.
-            related.push(Rendered {
-                message: format!("{} ({})", l.text, sources.location(l.span)),
-                code: None,
-                severity: miette::Severity::Advice,
-                help: None,
-                source: source_of(sources, l.span),
-                labels: vec![labeled(l, false)],
-                related: Vec::new(),
-            });
+        } else if !files.contains(&l.span.file) {
+            files.push(l.span.file);
         }
+    }
+    for file in files {
+        let here: Vec<&Label> = d.labels.iter().filter(|l| l.span.file == file).collect();
+        let first = here[0].span;
+        related.push(Rendered {
+            message: format!("also in {}", sources.location(first)),
+            code: None,
+            severity: miette::Severity::Advice,
+            help: None,
+            source: source_of(sources, first),
+            labels: here.into_iter().map(|l| labeled(l, false)).collect(),
+            related: Vec::new(),
+        });
     }
     Rendered {
         message: d.message.clone(),
@@ -303,7 +309,7 @@ pub fn sarif(checked: &Checked) -> String {
                 "name": c.slug(),
                 "shortDescription": { "text": c.summary() },
                 "defaultConfiguration": { "level": if c.severity() == Severity::Error { "error" } else { "warning" } },
-                "helpUri": format!("docs/diagnostics.md#{}", c.as_str().to_lowercase()),
+                "help": { "text": format!("{}: see docs/diagnostics.md#{} in the mailc sources", c.summary(), c.as_str().to_lowercase()) },
             })
         })
         .collect();
@@ -336,10 +342,10 @@ pub fn sarif(checked: &Checked) -> String {
             "tool": { "driver": {
                 "name": "mailc",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/mailc",
                 "rules": rules,
             }},
             "results": results,
+            "columnKind": "unicodeCodePoints",
         }],
     });
     format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())

@@ -76,6 +76,7 @@ codes! {
     InvalidLookup = "E0115", "invalid-lookup", Error, "a lookup order names a key form the table cannot have";
     InvalidRegexp = "E0116", "invalid-regexp", Error, "a regular expression does not compile";
     ReplyClass = "E0117", "reply-class", Error, "a reply code does not fit its action";
+    InvalidOptionValue = "E0118", "invalid-option-value", Error, "an option of a transport or block list has a value of the wrong kind";
     DomainClasses = "E0201", "domain-in-two-classes", Error, "a domain belongs to more than one domain class";
     ConflictingKeys = "E0202", "conflicting-keys", Error, "a table has the same key twice with different values";
     TableSyntax = "E0203", "table-syntax", Error, "a line of a table file does not follow its format";

@@ -118,12 +118,12 @@ fn parse_into(loaded: &mut Loaded, file: FileId, stack: &mut Vec<(FileId, Span)>
         let path = resolve_relative(&from, &rel);
         if let Some(id) = loaded.sources.find(&path) {
             if let Some(pos) = stack.iter().position(|(f, _)| *f == id) {
-                let mut d = Diagnostic::new(
-                    Code::IncludeCycle,
-                    span,
-                    format!("`{rel}` includes itself through other files"),
-                    "this include closes the circle",
-                );
+                let message = if id == file {
+                    format!("`{rel}` includes itself")
+                } else {
+                    format!("`{rel}` includes itself through other files")
+                };
+                let mut d = Diagnostic::new(Code::IncludeCycle, span, message, "this include closes the circle");
                 for (_, hop) in &stack[pos + 1..] {
                     d = d.label(*hop, "included here");
                 }

@@ -74,3 +74,18 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("date", "the current date, YYYY-MM-DD"),
     ("reason", "the reason of a rejection or bounce"),
 ];
+
+/// The first stage (index into [`STAGES`]) at which a placeholder has a
+/// value: `{recipient}` is unknown in a connect-stage reply. Delivery
+/// (transport targets, bounces) comes after every stage.
+pub fn placeholder_stage(name: &str) -> usize {
+    match name {
+        "helo" => 1,
+        "sender" | "queue_id" => 2,
+        "recipient" | "original_recipient" | "local" | "user" | "ext" | "domain" => 3,
+        _ => 0,
+    }
+}
+
+/// The stage index that stands for delivery, after the SMTP session.
+pub const DELIVERY: usize = STAGES.len();

@@ -224,7 +224,7 @@ impl Checker {
                     self.push(Diagnostic::new(Code::InvalidLiteral, d.reply.span, e, "invalid reply"));
                 }
                 if let Some(t) = &d.reply.text {
-                    self.check_template(t, d.reply.span);
+                    self.check_template(t, d.reply.span, mailc_stdlib::DELIVERY);
                 }
                 (&d.name, DeclKind::Reply(d.reply.clone()))
             }
@@ -282,7 +282,15 @@ impl Checker {
     /// Reads a set or table file, reporting an unreadable one.
     fn read_source(&mut self, from: Span, path: &str, span: Span) -> Option<(mailc_lang::FileId, std::sync::Arc<str>)> {
         let base = self.sources.file(from.file).path.clone();
-        let full = resolve_relative(&base, path);
+        self.read_path(resolve_relative(&base, path), span)
+    }
+
+    /// Reads a file by its resolved path (once per compilation).
+    pub(crate) fn read_path(
+        &mut self,
+        full: std::path::PathBuf,
+        span: Span,
+    ) -> Option<(mailc_lang::FileId, std::sync::Arc<str>)> {
         if let Some(id) = self.sources.find(&full) {
             return Some((id, self.sources.file(id).text.clone()));
         }
@@ -299,7 +307,7 @@ impl Checker {
                         format!("cannot read `{}`: {e}", full.display()),
                         "named here",
                     )
-                    .help("paths are relative to the policy file that names them"),
+                    .help("paths are relative to the file that names them"),
                 );
                 None
             }
@@ -382,6 +390,9 @@ impl Checker {
 
     fn domains(&mut self, d: &ast::DomainsDecl) -> DomainSet {
         let mut set = DomainSet::default();
+        if d.class.is_some() {
+            self.classed.insert(d.name.text.clone());
+        }
         if let Some(class) = &d.class {
             if DOMAIN_CLASSES.iter().any(|(c, _)| *c == class.text) {
                 set.class = Some(class.text.clone());
@@ -435,6 +446,12 @@ impl Checker {
                 Err(e) => self.push(Diagnostic::new(Code::InvalidLiteral, span, e.0, "not a domain")),
             }
         }
+        if set.members.is_empty() && matches!(d.source, SetSource::Inline(ref v) if v.is_empty()) {
+            self.push(
+                Diagnostic::new(Code::EmptySet, d.name.span, format!("domain set `{}` is empty", d.name.text), "no members")
+                    .help("add domains or remove it"),
+            );
+        }
         set
     }
 
@@ -484,7 +501,7 @@ impl Checker {
         let parts = match &d.source {
             TableSource::Inline(entries) => {
                 let raw = self.inline_entries(entries);
-                vec![build_part(&spec, raw)]
+                vec![build_part(&spec, raw, None)]
             }
             TableSource::Format { format, directory, path, path_span } => {
                 let Some(fmt) = Format::from_word(&format.text) else {
@@ -558,8 +575,8 @@ impl Checker {
         path_span: Span,
         item: Span,
     ) -> Vec<(mailc_lang::FileId, std::sync::Arc<str>)> {
+        let base = self.sources.file(item.file).path.clone();
         let paths = if directory {
-            let base = self.sources.file(item.file).path.clone();
             let dir = resolve_relative(&base, path);
             match crate::files::read_dir_sorted(&dir) {
                 Ok(files) => files,
@@ -574,9 +591,9 @@ impl Checker {
                 }
             }
         } else {
-            vec![std::path::PathBuf::from(path)]
+            vec![resolve_relative(&base, path)]
         };
-        paths.iter().filter_map(|p| self.read_source(item, &p.to_string_lossy(), path_span)).collect()
+        paths.into_iter().filter_map(|p| self.read_path(p, path_span)).collect()
     }
 
     fn inline_entries(&mut self, entries: &[ast::Entry]) -> Vec<RawEntry> {
@@ -651,7 +668,7 @@ impl Checker {
                     .help("remove it"),
             ),
             (_, Some((t, span))) => {
-                self.check_template(t, *span);
+                self.check_template(t, *span, mailc_stdlib::DELIVERY);
                 if kind.name == "lmtp" && !(t.starts_with("unix:") || t.starts_with("inet:") || t.contains(':')) {
                     self.push(
                         Diagnostic::new(
@@ -695,7 +712,8 @@ impl Checker {
                         format!("`{}` is given twice", spec.name),
                         "again here",
                     )
-                    .label(prev, "first here"),
+                    .label(prev, "first here")
+                    .help("give each option once; the first one would win"),
                 );
             }
             self.option_value(spec.name, spec.ty, o);
@@ -747,7 +765,7 @@ impl Checker {
                 OptionType::Env => "a map of names to texts: `{ \"NAME\" -> \"value\" }`".into(),
             };
             self.push(
-                Diagnostic::new(Code::UnknownOption, o.span, format!("`{name}` needs {expected}"), "wrong value")
+                Diagnostic::new(Code::InvalidOptionValue, o.span, format!("`{name}` needs {expected}"), "wrong value")
                     .help(format!("write `{name}` with {expected}")),
             );
         }
@@ -847,7 +865,7 @@ fn read_parts(fmt: Format, id: mailc_lang::FileId, text: &str, spec: &Spec) -> V
                 d.labels.iter_mut().for_each(|l| shift(&mut l.span));
             }
         }
-        let mut part = build_part(spec, entries);
+        let mut part = build_part(spec, entries, Some(text));
         diags.append(&mut part.diags);
         part.diags = diags;
         part
@@ -897,7 +915,9 @@ fn split_at_entries(text: &str, n: usize) -> Vec<(usize, &str)> {
 }
 
 /// Checks and normalises raw entries into a part.
-fn build_part(spec: &Spec, raw: Vec<RawEntry>) -> Part {
+/// `source` is the text the entries' spans point into, when they come
+/// from a file: it lets each item of a list value get its own span.
+fn build_part(spec: &Spec, raw: Vec<RawEntry>, source: Option<&str>) -> Part {
     let mut part = Part::default();
     part.entries.reserve(raw.len());
     for e in raw {
@@ -906,14 +926,14 @@ fn build_part(spec: &Spec, raw: Vec<RawEntry>) -> Part {
             part.keys.truncate(key_mark);
             let kind = spec.key.as_str();
             let code = if kind == "regexp" { Code::InvalidRegexp } else { Code::InvalidTableValue };
+            let help = if e.key.contains(char::is_whitespace) && kind != "regexp" {
+                "keys cannot contain spaces; in a `tsv` file, key and value are separated by a TAB".to_string()
+            } else {
+                key_help(kind).to_string()
+            };
             part.diags.push(
-                Diagnostic::new(
-                    code,
-                    e.key_span,
-                    format!("`{}` is not a valid {kind} key: {msg}", e.key),
-                    "invalid key",
-                )
-                .help(key_help(kind)),
+                Diagnostic::new(code, e.key_span, format!("`{}` is not a valid {kind} key: {msg}", e.key), "invalid key")
+                    .help(help),
             );
             continue;
         }
@@ -934,7 +954,7 @@ fn build_part(spec: &Spec, raw: Vec<RawEntry>) -> Part {
                 );
                 false
             }
-            (Some(ty), Some(v)) => push_values(spec, ty, v, e.value_span, &mut part),
+            (Some(ty), Some(v)) => push_values(spec, ty, v, e.value_span, source, &mut part),
         };
         if !ok {
             part.keys.truncate(key_mark);
@@ -952,7 +972,7 @@ fn build_part(spec: &Spec, raw: Vec<RawEntry>) -> Part {
 }
 
 /// Splits and checks a value, appending its items to the part.
-fn push_values(spec: &Spec, ty: &str, v: &str, span: Span, part: &mut Part) -> bool {
+fn push_values(spec: &Spec, ty: &str, v: &str, span: Span, source: Option<&str>, part: &mut Part) -> bool {
     let parts = split_list(v);
     if !spec.list && ty != "text" && ty != "reply" && ty != "action" && parts.len() > 1 {
         part.diags.push(
@@ -969,6 +989,17 @@ fn push_values(spec: &Spec, ty: &str, v: &str, span: Span, part: &mut Part) -> b
     let one = [v.trim()];
     let items: &[&str] = if spec.list { &parts } else { &one };
     for p in items {
+        // The item's own span when the value is written as read (one
+        // line, no quotes removed); otherwise the whole value's.
+        let offset = (p.as_ptr() as usize).wrapping_sub(v.as_ptr() as usize);
+        let start = span.start as usize + offset;
+        let item_span = match source {
+            Some(text) if offset <= v.len() && text.get(start..start + p.len()) == Some(*p) => {
+                Span::new(span.file, start, start + p.len())
+            }
+            _ => span,
+        };
+        let span = item_span;
         if let Err(msg) = check_value(ty, p) {
             part.diags.push(
                 Diagnostic::new(
@@ -1078,7 +1109,9 @@ fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), Stri
             // Postfix: case-insensitive unless the `i` flag toggles it off.
             let pattern = if flags.contains('i') { k.to_string() } else { format!("(?i){k}") };
             regex::Regex::new(&pattern).map_err(|err| {
-                err.to_string().lines().last().unwrap_or("invalid regular expression").trim().to_string()
+                let text = err.to_string();
+                let last = text.lines().last().unwrap_or("invalid regular expression").trim();
+                last.strip_prefix("error: ").unwrap_or(last).to_string()
             })?;
             out.push_str(k);
             Ok(())
@@ -1104,6 +1137,10 @@ fn push_address_key(out: &mut String, k: &str) -> Result<(), String> {
             Ok(())
         }
         Some(_) => mailc_stdlib::address::push_address_key(out, k).map_err(|e| e.0),
+        None if k.starts_with('.') => {
+            out.push('.');
+            push_domain(out, &k[1..]).map_err(|e| e.0)
+        }
         None => {
             if k.contains('.') && check_domain(k).is_ok() {
                 push_domain(out, k).map_err(|e| e.0)
@@ -1118,7 +1155,9 @@ fn push_address_key(out: &mut String, k: &str) -> Result<(), String> {
 
 fn key_help(kind: &str) -> &'static str {
     match kind {
-        "address" => "address keys are `user@domain`, `@domain` (catch-all), `user@` or a bare `user` or `domain`",
+        "address" => {
+            "address keys are `user@domain`, `@domain` (catch-all), `user@`, a bare `user` or `domain`, or `.domain` (subdomains)"
+        }
         "local" => "local keys are local parts like `alice` or `alice+tag`, without `@`",
         "domain" => "domain keys are `example.com`, or `.example.com` for every subdomain",
         "cidr" => "cidr keys are addresses or networks like `192.0.2.0/24`",

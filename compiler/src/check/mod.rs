@@ -93,6 +93,7 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
         used: HashSet::new(),
         settings: HashMap::new(),
         delimiters: String::new(),
+        classed: HashSet::new(),
     };
     let mut clock = Clock::new();
     cx.collect(&items);
@@ -143,6 +144,8 @@ pub(crate) struct Checker {
     pub used: HashSet<String>,
     pub settings: HashMap<String, SettingValue>,
     pub delimiters: String,
+    /// Domain sets declared with a class word, valid or not.
+    pub classed: HashSet<String>,
 }
 
 /// What a use site needs a name to be.
@@ -206,16 +209,25 @@ impl Checker {
     /// names of the wrong kind. Returns the declaration's index.
     pub(crate) fn resolve(&mut self, name: &ast::Ident, want: Want) -> Option<usize> {
         let Some(&i) = self.index.get(&name.text) else {
-            let candidates: Vec<&str> =
-                self.decls.iter().filter(|d| d.kind.is(want) || d.kind.is_pending()).map(|d| d.name.as_str()).collect();
+            let candidates: Vec<String> = self
+                .decls
+                .iter()
+                .filter(|d| d.kind.is(want) || d.kind.is_pending())
+                .map(|d| d.name.clone())
+                .collect();
             let mut d = Diagnostic::new(
                 Code::UndefinedName,
                 name.span,
                 format!("`{}` is not declared", name.text),
                 format!("expected {} here", want.describe()),
             );
-            d = match did_you_mean(&name.text, candidates) {
-                Some(c) => d.help(format!("did you mean `{c}`?")),
+            d = match did_you_mean(&name.text, candidates.iter().map(String::as_str)) {
+                Some(c) => {
+                    // The misspelled use was meant for `c`: do not also
+                    // call `c` unused.
+                    self.used.insert(c.to_string());
+                    d.help(format!("did you mean `{c}`?"))
+                }
                 None => d.help(format!("declare {} called `{}`", want.describe(), name.text)),
             };
             self.push(d);
@@ -286,7 +298,7 @@ impl Checker {
                 true
             }
             (V::Str(t), SettingType::Template) => {
-                self.check_template(t, s.value.span);
+                self.check_template(t, s.value.span, 0);
                 true
             }
             (V::Str(_), SettingType::Text | SettingType::Path) => true,
@@ -386,21 +398,51 @@ impl Checker {
         }
     }
 
-    /// Checks the placeholders of a template.
-    pub(crate) fn check_template(&mut self, text: &str, span: Span) {
-        if let Err((offset, message)) = literal::placeholders(text) {
-            // Point inside the literal when it was written on one line
-            // without escapes; otherwise at the whole literal.
-            let inner = self.sources.snippet(span);
-            let at = if inner.len() == text.len() + 2 && inner[1..inner.len() - 1] == *text {
-                Span::new(span.file, span.start as usize + 1 + offset, span.start as usize + 2 + offset)
-            } else {
-                span
-            };
-            self.push(Diagnostic::new(Code::InvalidTemplate, at, message, "in this template").help(format!(
-                "placeholders are {}",
-                mailc_stdlib::PLACEHOLDERS.iter().map(|(p, _)| format!("`{{{p}}}`")).collect::<Vec<_>>().join(", ")
-            )));
+    /// Checks the placeholders of a template used at `stage` (an index
+    /// into the stages, or [`mailc_stdlib::DELIVERY`]). `span` is the
+    /// string literal or something that contains it.
+    pub(crate) fn check_template(&mut self, text: &str, span: Span, stage: usize) {
+        let placeholders = match literal::placeholders(text) {
+            Ok(p) => p,
+            Err((offset, len, message)) => {
+                let at = self.inside_literal(span, text, offset, len);
+                self.push(Diagnostic::new(Code::InvalidTemplate, at, message, "in this template").help(format!(
+                    "placeholders are {}; write `{{{{` and `}}}}` for literal braces",
+                    mailc_stdlib::PLACEHOLDERS.iter().map(|(p, _)| format!("`{{{p}}}`")).collect::<Vec<_>>().join(", ")
+                )));
+                return;
+            }
+        };
+        for (offset, name) in placeholders {
+            let from = mailc_stdlib::placeholder_stage(name);
+            if from > stage {
+                let at = self.inside_literal(span, text, offset, name.len() + 2);
+                let now = mailc_stdlib::STAGES.get(stage).copied().unwrap_or("delivery");
+                self.push(
+                    Diagnostic::new(
+                        Code::InvalidTemplate,
+                        at,
+                        format!("`{{{name}}}` has no value yet at `{now}`"),
+                        format!("known from `{}` on", mailc_stdlib::STAGES[from]),
+                    )
+                    .help(format!("use this text at `{}` or later, or leave the placeholder out", mailc_stdlib::STAGES[from])),
+                );
+            }
+        }
+    }
+
+    /// The span of bytes `offset..offset + len` of a template's text inside
+    /// its string literal, found in `span`; the whole span when the
+    /// literal has escapes (offsets would not match) or is not found.
+    fn inside_literal(&self, span: Span, text: &str, offset: usize, len: usize) -> Span {
+        let snippet = self.sources.snippet(span);
+        let Some(open) = snippet.find('"') else { return span };
+        let body = &snippet[open + 1..];
+        if body.len() >= text.len() && body[..text.len()] == *text && body[text.len()..].starts_with('"') {
+            let start = span.start as usize + open + 1 + offset;
+            Span::new(span.file, start, start + len.max(1))
+        } else {
+            span
         }
     }
 
@@ -436,7 +478,7 @@ impl Checker {
             let (code, what) = match &decl.kind {
                 DeclKind::Transport(_) => (Code::UnusedTransport, "transport"),
                 // A classed domain set is used by being a class.
-                DeclKind::Domains(d) if d.class.is_some() => continue,
+                DeclKind::Domains(d) if d.class.is_some() || self.classed.contains(&decl.name) => continue,
                 other => (Code::UnusedName, other.describe_short()),
             };
             self.diags.push(

@@ -59,13 +59,22 @@ enum Walk {
     /// A rule definitely refuses: the path ends safely.
     Refused,
     /// The stage can pass (with the rules on the way).
-    Passes(Vec<(Span, String)>),
+    Passes,
     /// The stage can accept the recipient outright.
     Accepts(Vec<(Span, String)>, Span, String),
 }
 
 pub(crate) fn check_open_relay(cx: &mut Checker, items: &[Item]) {
     let (trusted_name, trusted) = cx.trusted();
+    // A trusted network that holds every address leaves no untrusted
+    // client: everyone may relay.
+    if let Some(all) = trusted.iter().find(|c| c.prefix == 0) {
+        let span = cx.settings.get("trusted_networks").map(|s| s.span).unwrap_or_default();
+        let everyone = if all.addr.is_ipv4() { "every IPv4 address" } else { "every IPv6 address" };
+        let why = format!("`trusted_networks` holds {everyone}, so anyone may relay");
+        report(cx, trusted_name.as_deref(), Vec::new(), span, why);
+        return;
+    }
     let final_domains = cx
         .decls
         .iter()
@@ -93,12 +102,11 @@ pub(crate) fn check_open_relay(cx: &mut Checker, items: &[Item]) {
         };
         match walk(cx, &a, stage) {
             Walk::Refused => return,
-            Walk::Passes(p) => path.extend(p),
+            // Earlier stages only have to let the client through; the path
+            // shown is the one through the `rcpt` rules.
+            Walk::Passes => {}
             Walk::Accepts(p, span, why) => {
                 if name != "rcpt" {
-                    // An accept before rcpt passes that stage only.
-                    path.extend(p);
-                    path.push((span, why));
                     continue;
                 }
                 path.extend(p);
@@ -185,7 +193,8 @@ fn walk(cx: &Checker, a: &Assumptions, stage: &ast::StageBlock) -> Walk {
         }
     }
     // A list without a default passes (its problem is reported elsewhere).
-    Walk::Passes(path)
+    let _ = path;
+    Walk::Passes
 }
 
 /// A key of an access table that accepts and that the worst-case client
@@ -306,6 +315,30 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
                 },
             };
             if domains.iter().all(|d| a.is_final(d.trim_start_matches('.'))) {
+                Truth::False
+            } else {
+                Truth::Unknown
+            }
+        }
+        "recipient" => {
+            let addresses: Vec<String> = match operand {
+                SetRef::Inline(values, _) => values
+                    .iter()
+                    .filter_map(|v| match &v.kind {
+                        ValueKind::Str(s) => Some(s.to_ascii_lowercase()),
+                        _ => None,
+                    })
+                    .collect(),
+                SetRef::Named(n) => match cx.index.get(&n.text).map(|&i| &cx.decls[i].kind) {
+                    Some(DeclKind::Table(t)) if t.key == "address" => (0..t.len()).map(|e| t.key(e).to_string()).collect(),
+                    _ => return Truth::Unknown,
+                },
+            };
+            let all_final = addresses.iter().all(|addr| match addr.rsplit_once('@') {
+                Some((_, d)) if !d.is_empty() => a.is_final(d),
+                _ => false,
+            });
+            if all_final {
                 Truth::False
             } else {
                 Truth::Unknown

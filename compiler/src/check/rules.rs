@@ -66,13 +66,20 @@ pub(crate) fn check_blocks(cx: &mut Checker, items: &[Item]) -> Blocks {
     };
     for item in items {
         match item {
-            Item::Rewrite(b) if once(cx, "rewrite".into(), b.span, "`rewrite`") => {
+            // A second block is reported and still checked, so that its
+            // own problems are not hidden behind the duplicate.
+            Item::Rewrite(b) => {
+                once(cx, "rewrite".into(), b.span, "`rewrite`");
                 rewrite(cx, b);
             }
-            Item::Recipient(b) if once(cx, "recipient".into(), b.span, "`recipient`") => {
-                blocks.recipient = recipient(cx, b);
+            Item::Recipient(b) => {
+                let rules = recipient(cx, b);
+                if once(cx, "recipient".into(), b.span, "`recipient`") {
+                    blocks.recipient = rules;
+                }
             }
-            Item::Copy(b) if once(cx, "copy".into(), b.span, "`copy`") => {
+            Item::Copy(b) => {
+                once(cx, "copy".into(), b.span, "`copy`");
                 copy(cx, b);
             }
             Item::Stage(b) => {
@@ -88,11 +95,13 @@ pub(crate) fn check_blocks(cx: &mut Checker, items: &[Item]) -> Blocks {
                         None => d.help("stages are `connect`, `helo`, `mail`, `rcpt`, `data` and `end_of_data`"),
                     };
                     cx.push(d);
+                    // Check the rules as if at the last stage, where every
+                    // subject is known, so their own problems still show.
+                    stage_rules(cx, STAGES.len() - 1, b);
                     continue;
                 };
-                if once(cx, format!("on {}", b.stage.text), b.span, &format!("`on {}`", b.stage.text)) {
-                    stage_rules(cx, stage, b);
-                }
+                once(cx, format!("on {}", b.stage.text), b.span, &format!("`on {}`", b.stage.text));
+                stage_rules(cx, stage, b);
             }
             Item::Test(t) => test_block(cx, t),
             _ => {}
@@ -121,25 +130,43 @@ fn table_use(cx: &mut Checker, name: &ast::Ident, use_: &str, keys: &[&str], val
     if !key_ok || !value_ok {
         let actual = describe_table_type(t);
         let span = cx.decls[i].span;
-        let expected_keys = keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" or ");
-        let expected_values = values
-            .iter()
-            .map(|v| if *v == "set" { "no value (a set)".to_string() } else { format!("`{v}`") })
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let expected_keys = join_or(keys.iter().map(|k| format!("`{k}`")));
+        let expected_values = join_or(values.iter().filter(|v| **v != "any").map(|v| {
+            if *v == "set" {
+                "no value (a set)".to_string()
+            } else {
+                format!("`{v}`")
+            }
+        }));
+        let label = if key_ok {
+            format!("`{use_}` needs values {expected_values}")
+        } else {
+            format!("`{use_}` needs keys {expected_keys}")
+        };
+        let help = match (key_ok, value_ok) {
+            (false, true) => format!("declare `{}` with keys {expected_keys}", name.text),
+            (true, false) => format!("declare `{}` with values {expected_values}", name.text),
+            _ => format!("`{use_}` needs keys {expected_keys} and values {expected_values}"),
+        };
         cx.push(
             Diagnostic::new(
                 Code::TypeMismatch,
                 name.span,
                 format!("`{}` has type `{actual}`, which `{use_}` cannot use", name.text),
-                format!("`{use_}` needs a table keyed by {expected_keys}"),
+                label,
             )
             .label(span, format!("`{}` is declared here", name.text))
-            .help(format!("`{use_}` needs keys {expected_keys} and values {expected_values}")),
+            .help(help),
         );
         return None;
     }
     Some(i)
+}
+
+/// `a`, `a or b`, `a, b or c`
+fn join_or(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    crate::load::join_or(&items)
 }
 
 fn describe_table_type(t: &Table) -> String {
@@ -205,13 +232,22 @@ fn lookup_order(cx: &mut Checker, table: Option<usize>, lookup: Option<&ast::Loo
     out
 }
 
-fn reply_ref(cx: &mut Checker, r: &ast::ReplyRef, class: u16, action: &str) {
+fn reply_ref(cx: &mut Checker, r: &ast::ReplyRef, class: u16, action: &str, stage: usize) {
     let (code, enhanced, span, text) = match r {
         ast::ReplyRef::Literal(rep) => (rep.code, rep.enhanced.clone(), rep.span, rep.text.clone()),
         ast::ReplyRef::Named(n) => {
             let Some(i) = cx.resolve(n, Want::Reply) else { return };
             let DeclKind::Reply(rep) = &cx.decls[i].kind else { return };
-            (rep.code, None, n.span, None)
+            let (code, text, decl_span) = (rep.code, rep.text.clone(), rep.span);
+            // A named reply's placeholders must have values where it is used.
+            if let Some(t) = text {
+                let before = cx.diags.len();
+                cx.check_template(&t, decl_span, stage);
+                for d in &mut cx.diags[before..] {
+                    d.labels.push(crate::diag::Label { span: n.span, text: "used here".into() });
+                }
+            }
+            (code, None, n.span, None)
         }
     };
     if let ast::ReplyRef::Literal(_) = r {
@@ -220,7 +256,7 @@ fn reply_ref(cx: &mut Checker, r: &ast::ReplyRef, class: u16, action: &str) {
             return;
         }
         if let Some(t) = &text {
-            cx.check_template(t, span);
+            cx.check_template(t, span, stage);
         }
     }
     if code / 100 != class {
@@ -243,7 +279,7 @@ fn reply_ref(cx: &mut Checker, r: &ast::ReplyRef, class: u16, action: &str) {
 fn check_address_literal(cx: &mut Checker, text: &str, span: Span, what: &str) {
     let templated = text.contains('{');
     if templated {
-        cx.check_template(text, span);
+        cx.check_template(text, span, stage_index("rcpt").unwrap_or(3));
         return;
     }
     if let Err(e) = mailc_stdlib::address::parse_address(text) {
@@ -423,7 +459,17 @@ fn recipient(cx: &mut Checker, b: &ast::RecipientBlock) -> Vec<ResolvedRule> {
             }
         }
         if rule.matcher.is_some() && decided.is_none() {
-            let last = rule.steps.last().map_or(rule.span, |s| s.span);
+            let last_step = rule.steps.last();
+            let last = last_step.map_or(rule.span, |s| s.span);
+            let help = match last_step.map(|s| &s.kind) {
+                Some(StepKind::Require { .. }) => {
+                    "`require` lets found recipients through to the next step: add `deliver ...` after it"
+                }
+                Some(StepKind::Relocated { .. } | StepKind::Bcc(..)) => {
+                    "this step lets most recipients through: end the rule with `deliver`, `reject` or `defer`"
+                }
+                _ => "end the rule with `deliver`, `reject` or `defer`, or give the last lookup an `else`",
+            };
             cx.push(
                 Diagnostic::new(
                     Code::NoDecision,
@@ -432,7 +478,7 @@ fn recipient(cx: &mut Checker, b: &ast::RecipientBlock) -> Vec<ResolvedRule> {
                     "can end here undecided",
                 )
                 .label(rule.matcher.as_ref().map_or(rule.span, |m| m.span()), "for recipients matched here")
-                .help("end the rule with `deliver`, `reject` or `defer`, or give the last lookup an `else`"),
+                .help(help),
             );
         }
         out.push(ResolvedRule { matcher, expansions });
@@ -529,13 +575,13 @@ fn step_decides(cx: &mut Checker, step: &ast::Step, expansions: &mut Vec<(usize,
         }
         StepKind::Reject(r) => {
             if let Some(r) = r {
-                reply_ref(cx, r, 5, "reject");
+                reply_ref(cx, r, 5, "reject", stage_index("rcpt").unwrap_or(3));
             }
             true
         }
         StepKind::Defer(r) => {
             if let Some(r) = r {
-                reply_ref(cx, r, 4, "defer");
+                reply_ref(cx, r, 4, "defer", stage_index("rcpt").unwrap_or(3));
             }
             true
         }
@@ -578,16 +624,26 @@ fn check_routes(cx: &mut Checker, i: usize) {
     let DeclKind::Table(t) = &cx.decls[i].kind else { return };
     let mut problems = Vec::new();
     let mut used = Vec::new();
+    let mut hops = Vec::new();
     for e in 0..t.len() {
         for (v, span) in t.values(e) {
-            let name = v.split(':').next().unwrap_or("");
+            let (name, hop) = match v.split_once(':') {
+                Some((n, h)) => (n, Some(h)),
+                None => (v, None),
+            };
             match cx.index.get(name).map(|&j| &cx.decls[j].kind) {
                 Some(DeclKind::Transport(_)) => used.push(name.to_string()),
                 _ => problems.push((name.to_string(), span)),
             }
+            if let Some(h) = hop.filter(|h| !h.is_empty()) {
+                hops.push((h.to_string(), span));
+            }
         }
     }
     cx.used.extend(used);
+    for (hop, span) in hops {
+        check_nexthop(cx, &hop, span);
+    }
     for (name, span) in problems {
         cx.push(
             Diagnostic::new(
@@ -671,11 +727,11 @@ fn stage_rules(cx: &mut Checker, stage: usize, b: &ast::StageBlock) {
         }
         match &rule.kind {
             RestrictionKind::Default(action) => {
-                check_action(cx, action);
+                check_action(cx, action, stage);
                 default_at.get_or_insert(rule.span);
             }
             RestrictionKind::Rule { action, condition } => {
-                check_action(cx, action);
+                check_action(cx, action, stage);
                 let decisive = !matches!(action.kind, ActionKind::Continue | ActionKind::Warn(_));
                 match condition {
                     None if decisive => {
@@ -729,11 +785,13 @@ fn stage_rules(cx: &mut Checker, stage: usize, b: &ast::StageBlock) {
     }
 }
 
-fn check_action(cx: &mut Checker, a: &ast::Action) {
+fn check_action(cx: &mut Checker, a: &ast::Action, stage: usize) {
     match &a.kind {
-        ActionKind::Reject(Some(r)) => reply_ref(cx, r, 5, "reject"),
-        ActionKind::Defer(Some(r)) => reply_ref(cx, r, 4, "defer"),
-        ActionKind::Warn(t) | ActionKind::Hold(Some(t)) | ActionKind::Discard(Some(t)) => cx.check_template(t, a.span),
+        ActionKind::Reject(Some(r)) => reply_ref(cx, r, 5, "reject", stage),
+        ActionKind::Defer(Some(r)) => reply_ref(cx, r, 4, "defer", stage),
+        ActionKind::Warn(t) | ActionKind::Hold(Some(t)) | ActionKind::Discard(Some(t)) => {
+            cx.check_template(t, a.span, stage)
+        }
         _ => {}
     }
 }
@@ -821,19 +879,20 @@ fn expr(cx: &mut Checker, stage: usize, e: &ast::Expr) {
                     | (SubjectType::Rate, ValueKind::Rate { .. })
             );
             if !ok {
-                let expected = match ty {
-                    SubjectType::Number => "a number or size",
-                    SubjectType::Rate => "a rate like `30 per 1m`",
-                    _ => "nothing: it is not a number; use `in`",
+                let (is, expected) = match ty {
+                    SubjectType::Number => ("a number", "a number or a size like `10MB`"),
+                    SubjectType::Rate => ("a rate", "a rate like `30 per 1m`"),
+                    _ => ("not a number", "nothing: test it with `in` instead"),
                 };
                 cx.push(
                     Diagnostic::new(
                         Code::TypeMismatch,
                         value.span,
-                        format!("`{}` is compared with {expected}", subject.text),
+                        format!("`{}` is {is}, which cannot be compared with this", subject.text),
                         "wrong kind of value",
                     )
-                    .label(subject.span, "this subject"),
+                    .label(subject.span, "this subject")
+                    .help(format!("compare `{}` with {expected}", subject.text)),
                 );
             }
         }
@@ -1031,7 +1090,12 @@ fn test_block(cx: &mut Checker, t: &ast::TestBlock) {
         for c in context {
             match &c.kind {
                 ast::ContextKind::From(s) if !s.is_empty() => {
-                    if let Err(e) = mailc_stdlib::address::parse_address(s) {
+                    let parsed = if s.contains('@') {
+                        mailc_stdlib::address::parse_address(s).map(|_| ())
+                    } else {
+                        mailc_stdlib::address::check_local(s)
+                    };
+                    if let Err(e) = parsed {
                         cx.push(
                             Diagnostic::new(
                                 Code::InvalidLiteral,
@@ -1059,6 +1123,19 @@ fn test_block(cx: &mut Checker, t: &ast::TestBlock) {
 
 fn expectation(cx: &mut Checker, x: &ast::Expectation) {
     match &x.kind {
+        ast::ExpectKind::Reject(Some(code), Some(enh)) | ast::ExpectKind::Defer(Some(code), Some(enh))
+            if !enh.starts_with(&format!("{}.", code / 100)) =>
+        {
+            cx.push(
+                Diagnostic::new(
+                    Code::ReplyClass,
+                    x.span,
+                    format!("the enhanced code `{enh}` is not of the class of `{code}`"),
+                    "classes differ",
+                )
+                .help(format!("an enhanced code for `{code}` starts with `{}.`", code / 100)),
+            );
+        }
         ast::ExpectKind::Reject(Some(code), _) if code / 100 != 5 => {
             cx.push(
                 Diagnostic::new(

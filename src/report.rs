@@ -114,8 +114,12 @@ fn to_rendered(sources: &SourceMap, d: &Diagnostic) -> Rendered {
     for file in files {
         let here: Vec<&Label> = d.labels.iter().filter(|l| l.span.file == file).collect();
         let first = here[0].span;
+        let message = match here.as_slice() {
+            [one] => format!("{} ({})", one.text, sources.location(first)),
+            _ => format!("also in {}", sources.location(first)),
+        };
         related.push(Rendered {
-            message: format!("also in {}", sources.location(first)),
+            message,
             code: None,
             severity: miette::Severity::Advice,
             help: None,

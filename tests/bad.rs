@@ -325,6 +325,7 @@ const SNAPSHOT_CASES: &[(&str, &str)] = &[
     ("E0115", "e0115-address-form-in-local-table-lookup"),
     ("E0116", "e0116-invalid-regexp-in-table-file"),
     ("E0117", "e0117-reject-with-a-4xx-reply"),
+    ("E0118", "e0118-option-values-of-the-wrong-kind"),
     ("E0201", "e0201-domain-in-two-classes"),
     ("E0202", "e0202-conflicting-keys"),
     ("E0203", "e0203-cidr-file-syntax"),

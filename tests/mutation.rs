@@ -690,6 +690,11 @@ fn mutants_of_examples_neither_panic_nor_hang() {
 /// Pathological inputs by name; each must parse or be rejected with a
 /// syntax error, and check, without a panic, a stack overflow or a hang.
 fn pathological(name: &str) -> Option<String> {
+    if let Some(file) = name.strip_prefix("regression:") {
+        let bytes = std::fs::read(regressions_dir().join(file)).ok()?;
+        // The fuzz targets skip what is not UTF-8; so does this.
+        return Some(String::from_utf8(bytes).unwrap_or_default());
+    }
     const DEPTH: usize = 10_000;
     let stage = |body: &str| format!("network trusted = [127.0.0.1]\non rcpt {{\n{body}\n  default accept\n}}\n");
     let nots = |n: usize| stage(&format!("  reject if {}authenticated", "not ".repeat(n)));
@@ -742,6 +747,26 @@ const PATHOLOGICAL: &[&str] = &[
     "only-comment-lines",
 ];
 
+/// `fuzz/regressions/`: inputs the fuzzers (or this test) once broke.
+fn regressions_dir() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions")).to_path_buf()
+}
+
+/// [`PATHOLOGICAL`] and every file in `fuzz/regressions/`.
+fn pathological_cases() -> Vec<String> {
+    let mut cases: Vec<String> = PATHOLOGICAL.iter().map(|s| s.to_string()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(regressions_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| format!("regression:{}", e.file_name().to_string_lossy()))
+        .collect();
+    files.sort();
+    cases.extend(files);
+    cases
+}
+
 /// Time one call on a pathological input may take: they are megabytes,
 /// and the test usually runs in a debug build.
 const PATHOLOGICAL_LIMIT: Duration = Duration::from_secs(20);
@@ -772,7 +797,8 @@ fn pathological_child() {
 fn pathological_inputs_neither_crash_nor_hang() {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut failures = Vec::new();
-    for &name in PATHOLOGICAL {
+    for name in pathological_cases() {
+        let name = name.as_str();
         let mut child = Command::new(&exe)
             .args(["pathological_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, name)
@@ -810,7 +836,7 @@ fn pathological_inputs_neither_crash_nor_hang() {
                 format!("{s} after {:?}\n    {why}", start.elapsed())
             }
         };
-        let file = failure_dir().join(format!("pathological-{name}.mailc"));
+        let file = failure_dir().join(format!("pathological-{}.mailc", file_name(name)));
         let _ = std::fs::write(&file, pathological(name).unwrap_or_default());
         failures.push(format!("{name} ({}): {verdict}", file.display()));
     }

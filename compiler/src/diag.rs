@@ -153,8 +153,14 @@ impl Diagnostic {
 
 /// The closest candidate to a misspelled word, for "did you mean" help.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Names are short; a long word is nobody's typo, and the distance is
+    // quadratic in the lengths.
+    if word.len() > 64 {
+        return None;
+    }
     candidates
         .into_iter()
+        .filter(|c| c.len().abs_diff(word.len()) <= 3)
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len())
         .min_by_key(|(d, _)| *d)
@@ -164,13 +170,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = Vec::with_capacity(b.len() + 1);
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
+        cur.clear();
+        cur.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
             cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
 }

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use mailc_lang::ast::{Item, Policy};
-use mailc_lang::{parse, FileId, SourceMap, Span};
+use mailc_lang::{parse_recovering, FileId, SourceMap, Span};
 
 use crate::diag::{Code, Diagnostic};
 use crate::files::{read_text, FileError};
@@ -93,17 +93,14 @@ pub fn load_text(path: &Path, text: &str) -> Loaded {
 
 fn parse_into(loaded: &mut Loaded, file: FileId, stack: &mut Vec<(FileId, Span)>) {
     let text = loaded.sources.file(file).text.clone();
-    let policy = match parse(file, &text) {
-        Ok(policy) => policy,
-        Err(e) => {
-            let mut d = Diagnostic::new(Code::Syntax, e.span, e.message, "the policy cannot be read from here on");
-            if !e.expected.is_empty() {
-                d = d.help(format!("expected {}", join_or(&e.expected)));
-            }
-            loaded.diagnostics.push(d);
-            Policy::default()
+    let (policy, errors) = parse_recovering(file, &text);
+    for e in errors {
+        let mut d = Diagnostic::new(Code::Syntax, e.span, e.message, "the item cannot be read from here on");
+        if !e.expected.is_empty() {
+            d = d.help(format!("expected {}", join_or(&e.expected)));
         }
-    };
+        loaded.diagnostics.push(d);
+    }
     let includes: Vec<_> = policy
         .items
         .iter()

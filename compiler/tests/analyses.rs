@@ -211,3 +211,25 @@ fn a_domain_in_two_classes_is_an_error_with_both_places() {
     assert_eq!(checked.sources.location(d.primary.span).rsplit('/').next().unwrap(), "hosted:1:1");
     assert_eq!(checked.sources.location(d.labels[0].span).rsplit('/').next().unwrap(), "policy.mailc:1:22");
 }
+
+#[test]
+fn trusted_networks_that_together_hold_everyone_are_an_open_relay() {
+    let dir = dir_with(&[]);
+    let policy = HEAD.replace("[192.0.2.0/24]", "[0.0.0.0/1, 128.0.0.0/1]")
+        + "on rcpt {\n  accept if client in trusted\n  reject 554 5.7.1 \"no\" if not recipient.final\n  default accept\n}\n";
+    assert_eq!(codes(&dir, &policy), vec![Code::OpenRelay]);
+    let halves_of_v4_only = HEAD.replace("[192.0.2.0/24]", "[0.0.0.0/1, 192.0.2.0/24]")
+        + "on rcpt {\n  accept if client in trusted\n  reject 554 5.7.1 \"no\" if not recipient.final\n  default accept\n}\n";
+    assert_eq!(codes(&dir, &halves_of_v4_only), vec![]);
+}
+
+#[test]
+fn an_access_table_that_holds_mail_for_anyone_opens_a_relay() {
+    let dir = dir_with(&[]);
+    let policy = format!(
+        "{HEAD}\ntable s : address -> action = {{ \"friend@example.net\" -> \"hold\" }}\n\
+         on rcpt {{\n  check s for sender\n  reject 554 5.7.1 \"relay access denied\" if not recipient.final\n  \
+         default accept\n}}\n"
+    );
+    assert_eq!(codes(&dir, &policy), vec![Code::OpenRelay]);
+}

@@ -12,5 +12,5 @@ pub mod fmt;
 pub mod parser;
 pub mod source;
 
-pub use parser::{parse, SyntaxError};
+pub use parser::{parse, parse_recovering, SyntaxError};
 pub use source::{FileId, SourceFile, SourceMap, Span};

@@ -34,12 +34,110 @@ pub struct SyntaxError {
     pub expected: Vec<String>,
 }
 
-/// Parses one policy file.
+/// Parses one policy file; the first syntax error ends it.
 pub fn parse(file: FileId, text: &str) -> Result<Policy, SyntaxError> {
-    check_nesting(file, text)?;
-    let pairs = Grammar::parse(Rule::policy, text).map_err(|e| syntax_error(file, text, e))?;
+    parse_at(file, text, 0)
+}
+
+/// Parses one policy file and recovers from syntax errors: when the whole
+/// text does not parse, each top-level item is parsed on its own, so one
+/// broken item costs only itself and every broken item is reported.
+///
+/// Items start on a line that begins in column 0 with a letter while no
+/// bracket is open, or with a top-level keyword whatever is open (an
+/// unclosed block then ends where the next item starts).
+pub fn parse_recovering(file: FileId, text: &str) -> (Policy, Vec<SyntaxError>) {
+    match parse(file, text) {
+        Ok(policy) => (policy, Vec::new()),
+        Err(_) => {
+            let mut items = Vec::new();
+            let mut errors = Vec::new();
+            let starts = item_starts(text);
+            for (i, &start) in starts.iter().enumerate() {
+                let end = starts.get(i + 1).copied().unwrap_or(text.len());
+                match parse_at(file, &text[start..end], start) {
+                    Ok(p) => items.extend(p.items),
+                    Err(mut e) if e.message == "unexpected end of file" && end < text.len() => {
+                        // The item ran into the next one: name what follows.
+                        let word: String = text[end..].chars().take_while(|c| !c.is_whitespace()).collect();
+                        e.message = format!("unexpected `{word}`: the item before it is not finished");
+                        e.span = Span::new(file, end, end + word.len());
+                        errors.push(e);
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            (Policy { items }, errors)
+        }
+    }
+}
+
+const ITEM_KEYWORDS: &[&str] = &[
+    "include",
+    "network",
+    "domains",
+    "table",
+    "transport",
+    "reply",
+    "dnsbl",
+    "rewrite",
+    "recipient",
+    "copy",
+    "on",
+    "test",
+];
+
+/// Byte offsets where top-level items may start (always including 0).
+fn item_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    let (mut depth, mut i, mut in_string, mut line_start) = (0usize, 0, false, true);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if line_start && i > 0 && b.is_ascii_alphabetic() && !in_string {
+            let word: String =
+                text[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+            if depth == 0 || ITEM_KEYWORDS.contains(&word.as_str()) {
+                starts.push(i);
+                depth = 0;
+            }
+        }
+        line_start = b == b'\n';
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'#' => {
+                    while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    starts
+}
+
+/// Parses `text`, which starts at byte `base` of file `file`.
+fn parse_at(file: FileId, text: &str, base: usize) -> Result<Policy, SyntaxError> {
+    let shift = |mut e: SyntaxError| {
+        e.span.start += base as u32;
+        e.span.end += base as u32;
+        e
+    };
+    check_nesting(file, text).map_err(shift)?;
+    let pairs = Grammar::parse(Rule::policy, text).map_err(|e| shift(syntax_error(file, text, e)))?;
     let mut items = Vec::new();
-    let lower = Lower { file };
+    let lower = Lower { file, base };
     for pair in pairs.into_iter().next().into_iter().flat_map(|p| kids(p)) {
         if pair.as_rule() != Rule::EOI {
             items.push(lower.item(pair));
@@ -56,8 +154,27 @@ pub const MAX_NESTING: usize = 32;
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
     let bytes = text.as_bytes();
     let (mut depth, mut i, mut in_string) = (0usize, 0, false);
+    // `not not not ...` recurses too: count `not`s in a row.
+    let mut nots = 0usize;
     while i < bytes.len() {
         let b = bytes[i];
+        if !in_string && b.is_ascii_alphabetic() && (i == 0 || !is_word_byte(bytes[i - 1])) {
+            let len = bytes[i..].iter().take_while(|c| is_word_byte(**c)).count();
+            if &bytes[i..i + len] == b"not" {
+                nots += 1;
+                if nots > MAX_NESTING {
+                    return Err(SyntaxError {
+                        span: Span::new(file, i, i + len),
+                        message: format!("more than {MAX_NESTING} `not` in a row"),
+                        expected: Vec::new(),
+                    });
+                }
+            } else {
+                nots = 0;
+            }
+            i += len;
+            continue;
+        }
         if in_string {
             match b {
                 b'\\' => i += 1,
@@ -92,6 +209,10 @@ fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
     Ok(())
 }
 
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
 fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
     let (start, end) = match e.location {
         InputLocation::Pos(p) => (p, p),
@@ -118,19 +239,106 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Syntax
     let found = if start >= text.len() {
         "end of file".to_string()
     } else {
-        format!("`{}`", &text[start..end.min(start + 40)])
+        let mut cut = end.min(start + 40);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("`{}`", &text[start..cut])
     };
-    let unterminated =
-        text[start.min(text.len())..].starts_with('"') && !text[start + 1..].lines().next().unwrap_or("").contains('"');
-    let message = if unterminated { "unterminated string".to_string() } else { format!("unexpected {found}") };
+    let rest = &text[start.min(text.len())..];
+    let unterminated = rest.starts_with('"') && !rest[1..].lines().next().unwrap_or("").contains('"');
+    let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let reserved = RESERVED.contains(&word.as_str())
+        && rest[word.len()..].chars().next().is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    let (message, expected) = if unterminated {
+        ("unterminated string".to_string(), vec!["a closing `\"` on the same line".to_string()])
+    } else if reserved && expected.iter().any(|e| e == "a name") {
+        (format!("`{word}` is a reserved word and cannot be a name"), vec!["another name".to_string()])
+    } else {
+        (format!("unexpected {found}"), expected)
+    };
     SyntaxError { span, message, expected }
 }
+
+/// The words that cannot be names (the grammar's `reserved` rule).
+pub const RESERVED: &[&str] = &[
+    "include",
+    "network",
+    "domains",
+    "table",
+    "transport",
+    "reply",
+    "dnsbl",
+    "rewrite",
+    "recipient",
+    "copy",
+    "on",
+    "test",
+    "default",
+    "if",
+    "else",
+    "and",
+    "or",
+    "not",
+    "in",
+    "domain",
+    "address",
+    "for",
+    "via",
+    "to",
+    "lookup",
+    "relocated",
+    "expand",
+    "require",
+    "route",
+    "deliver",
+    "reject",
+    "defer",
+    "discard",
+    "hold",
+    "bcc",
+    "luser_relay",
+    "accept",
+    "continue",
+    "check",
+    "warn",
+    "yes",
+    "no",
+    "archive",
+    "canonical",
+    "masquerade",
+    "except",
+    "per",
+    "session",
+    "rcpt",
+    "extension",
+    "catchall",
+    "file",
+    "directory",
+];
 
 /// Names grammar rules the way the language reference does.
 fn describe(rule: Rule) -> Option<String> {
     let debug = format!("{rule:?}");
     if let Some(word) = debug.strip_prefix("kw_") {
         return Some(format!("`{word}`"));
+    }
+    let punctuation = match rule {
+        Rule::p_arrow => Some("`=>`"),
+        Rule::p_maps => Some("`->`"),
+        Rule::p_eq => Some("`=`"),
+        Rule::p_colon => Some("`:`"),
+        Rule::p_lbrace => Some("`{`"),
+        Rule::p_rbrace => Some("`}`"),
+        Rule::p_lbracket => Some("`[`"),
+        Rule::p_rbracket => Some("`]`"),
+        Rule::p_lparen => Some("`(`"),
+        Rule::p_rparen => Some("`)`"),
+        Rule::p_comma => Some("`,`"),
+        _ => None,
+    };
+    if let Some(p) = punctuation {
+        return Some(p.to_string());
     }
     Some(
         match rule {
@@ -222,12 +430,28 @@ fn describe(rule: Rule) -> Option<String> {
     )
 }
 
+/// Keyword and punctuation tokens carry no meaning beyond their place.
 fn is_keyword(rule: Rule) -> bool {
-    format!("{rule:?}").starts_with("kw_")
+    matches!(
+        rule,
+        Rule::p_arrow
+            | Rule::p_maps
+            | Rule::p_eq
+            | Rule::p_colon
+            | Rule::p_lbrace
+            | Rule::p_rbrace
+            | Rule::p_lbracket
+            | Rule::p_rbracket
+            | Rule::p_lparen
+            | Rule::p_rparen
+            | Rule::p_comma
+    ) || format!("{rule:?}").starts_with("kw_")
 }
 
 struct Lower {
     file: FileId,
+    /// Offset of the parsed text in its file.
+    base: usize,
 }
 
 impl Lower {
@@ -237,7 +461,7 @@ impl Lower {
         let s = pair.as_span();
         let text = s.as_str();
         let end = if text.ends_with(|c: char| c.is_whitespace()) { s.start() + code_end(text) } else { s.end() };
-        Span::new(self.file, s.start(), end)
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
@@ -905,4 +1129,40 @@ pub fn parse_duration(text: &str) -> u64 {
         number = 0;
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reserved list here must be the grammar's.
+    #[test]
+    fn reserved_words_match_the_grammar() {
+        let grammar = include_str!("policy.pest");
+        let start = grammar.find("reserved = @{").expect("reserved rule");
+        let body = &grammar[start..start + grammar[start..].find("~ !ident_char").expect("end of rule")];
+        let words: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
+        assert_eq!(words, RESERVED);
+    }
+
+    #[test]
+    fn recovery_reports_every_broken_item_and_keeps_the_rest() {
+        let text =
+            "hostname \"a\"\ndomains d = [\"x\"\ntransport t = discard\nnetwork n = [1.2.3.4\nreply r = 550 \"x\"\n";
+        let (policy, errors) = parse_recovering(FileId(0), text);
+        assert_eq!(policy.items.len(), 3, "{:?}", policy.items);
+        let at: Vec<&str> = errors.iter().map(|e| &text[e.span.range()]).collect();
+        assert_eq!(at, ["transport", "reply"]);
+        assert!(errors[0].message.contains("not finished"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn errors_name_the_missing_punctuation() {
+        let e = parse(FileId(0), "recipient {\n  domain d deliver t\n}").unwrap_err();
+        assert_eq!(e.expected, ["`=>`"]);
+        let e = parse(FileId(0), "table default : local = {}").unwrap_err();
+        assert_eq!(e.message, "`default` is a reserved word and cannot be a name");
+        let e = parse(FileId(0), "hostname \"mx.example").unwrap_err();
+        assert_eq!(e.message, "unterminated string");
+    }
 }

@@ -266,7 +266,6 @@ impl Checker {
                     }
                 }
             }
-            ("reply", Some(ValueKind::Reply(_))) => {}
             _ => self.push(
                 Diagnostic::new(
                     Code::UnknownOption,
@@ -448,8 +447,13 @@ impl Checker {
         }
         if set.members.is_empty() && matches!(d.source, SetSource::Inline(ref v) if v.is_empty()) {
             self.push(
-                Diagnostic::new(Code::EmptySet, d.name.span, format!("domain set `{}` is empty", d.name.text), "no members")
-                    .help("add domains or remove it"),
+                Diagnostic::new(
+                    Code::EmptySet,
+                    d.name.span,
+                    format!("domain set `{}` is empty", d.name.text),
+                    "no members",
+                )
+                .help("add domains or remove it"),
             );
         }
         set
@@ -775,6 +779,72 @@ impl Checker {
         words.contains(&n.text.as_str())
     }
 
+    /// Reads every `:include:` list named by an alias table, checks its
+    /// addresses and keeps them for the expansion analysis. Postfix wants
+    /// an absolute path; mailc also takes a path relative to the aliases
+    /// file, so a policy directory can carry its lists.
+    pub(super) fn check_includes(&mut self) {
+        let mut wanted: Vec<(mailc_lang::FileId, String, Span)> = Vec::new();
+        for decl in &self.decls {
+            let DeclKind::Table(t) = &decl.kind else { continue };
+            if t.value.as_deref() != Some("target") {
+                continue;
+            }
+            for e in 0..t.len() {
+                for (v, span) in t.values(e) {
+                    if v.starts_with(":include:") && !wanted.iter().any(|(f, w, _)| *f == span.file && w == v) {
+                        wanted.push((span.file, v.to_string(), span));
+                    }
+                }
+            }
+        }
+        for (file, value, span) in wanted {
+            let path = value.trim_start_matches(":include:").trim();
+            if path.is_empty() {
+                self.push(
+                    Diagnostic::new(Code::InvalidTableValue, span, "`:include:` names no file", "empty include")
+                        .help("write `:include:/path/to/list`"),
+                );
+                continue;
+            }
+            let base = self.sources.file(file).path.clone();
+            let Some((id, text)) = self.read_path(resolve_relative(&base, path), span) else { continue };
+            let mut addresses = Vec::new();
+            let mut offset = 0;
+            for line in text.split_inclusive('\n') {
+                let content = line.split('#').next().unwrap_or("");
+                for item in split_list(content) {
+                    let start = offset + (item.as_ptr() as usize - line.as_ptr() as usize);
+                    let item_span = Span::new(id, start, start + item.len());
+                    match check_value("target", item) {
+                        Ok(()) if item.starts_with(":include:") => self.push(
+                            Diagnostic::new(
+                                Code::InvalidTableValue,
+                                item_span,
+                                "an include list cannot include another",
+                                "nested include",
+                            )
+                            .help("list the addresses here, or name both lists in the alias"),
+                        ),
+                        Ok(()) => addresses.push(item.to_string()),
+                        Err(msg) => self.push(
+                            Diagnostic::new(
+                                Code::InvalidTableValue,
+                                item_span,
+                                format!("`{item}` is not a valid address: {msg}"),
+                                "invalid entry",
+                            )
+                            .label(span, "included from here")
+                            .help("an include list holds addresses, separated by commas or newlines"),
+                        ),
+                    }
+                }
+                offset += line.len();
+            }
+            self.includes.insert((file, value), addresses);
+        }
+    }
+
     pub(super) fn check_domain_classes(&mut self) {
         let mut owner: HashMap<&str, (usize, &str, Span)> = HashMap::new();
         let mut found = Vec::new();
@@ -932,8 +1002,13 @@ fn build_part(spec: &Spec, raw: Vec<RawEntry>, source: Option<&str>) -> Part {
                 key_help(kind).to_string()
             };
             part.diags.push(
-                Diagnostic::new(code, e.key_span, format!("`{}` is not a valid {kind} key: {msg}", e.key), "invalid key")
-                    .help(help),
+                Diagnostic::new(
+                    code,
+                    e.key_span,
+                    format!("`{}` is not a valid {kind} key: {msg}", e.key),
+                    "invalid key",
+                )
+                .help(help),
             );
             continue;
         }
@@ -1088,7 +1163,11 @@ fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), Stri
     match kind {
         "address" => push_address_key(out, k),
         "local" => {
-            check_local(k).map_err(|e| e.0)?;
+            // A quoted name (`"first last": ...` in an aliases file) arrives
+            // unquoted; it is valid when it would be valid quoted.
+            check_local(k)
+                .or_else(|e| if k.contains('"') { Err(e) } else { check_local(&format!("\"{k}\"")) })
+                .map_err(|e| e.0)?;
             push_lower(out, k);
             Ok(())
         }
@@ -1106,8 +1185,20 @@ fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), Stri
         }
         "regexp" => {
             let flags = e.flags.as_deref().unwrap_or("");
-            // Postfix: case-insensitive unless the `i` flag toggles it off.
-            let pattern = if flags.contains('i') { k.to_string() } else { format!("(?i){k}") };
+            // Postfix regexp_table(5): case-insensitive unless `i` toggles
+            // it off; `x` allows spaces and comments; `m` makes `^`/`$`
+            // match at line ends.
+            let mut pattern = String::new();
+            if !flags.contains('i') {
+                pattern.push_str("(?i)");
+            }
+            if flags.contains('x') {
+                pattern.push_str("(?x)");
+            }
+            if flags.contains('m') {
+                pattern.push_str("(?m)");
+            }
+            pattern.push_str(k);
             regex::Regex::new(&pattern).map_err(|err| {
                 let text = err.to_string();
                 let last = text.lines().last().unwrap_or("invalid regular expression").trim();
@@ -1183,9 +1274,14 @@ pub(crate) fn check_value(ty: &str, v: &str) -> Result<(), String> {
         return Err("the value is empty".into());
     }
     match ty {
-        "address" => {
-            check_address(v).or_else(|e| if !v.contains('@') && check_local(v).is_ok() { Ok(()) } else { Err(e.0) })
-        }
+        // `user@domain`, a bare local part (local domains), or `@domain`
+        // (canonical(5): replace the domain, keep the local part).
+        "address" => match v.strip_prefix('@') {
+            Some(domain) => check_domain(domain).map_err(|e| e.0),
+            None => {
+                check_address(v).or_else(|e| if !v.contains('@') && check_local(v).is_ok() { Ok(()) } else { Err(e.0) })
+            }
+        },
         "target" => {
             if v.starts_with('|') || v.starts_with('/') || v.starts_with(":include:") {
                 Ok(())

@@ -165,6 +165,7 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
                 .chunks(chunk)
                 .map(|part| {
                     let graph = &graph;
+                    let includes = &cx.includes;
                     scope.spawn(move || {
                         let mut buf = String::new();
                         let mut lens = Vec::with_capacity(part.len());
@@ -172,11 +173,20 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
                         for &(pos, ei) in part {
                             let before = edges.len();
                             let me = graph.base[pos] + ei;
-                            for (vi, (value, _)) in graph.tables[pos].1.values(ei).enumerate() {
-                                if let Some(target) = graph.resolve(value, &mut buf) {
-                                    let t = graph.node_id(target);
-                                    if t != me {
-                                        edges.push((t, vi));
+                            for (vi, (value, span)) in graph.tables[pos].1.values(ei).enumerate() {
+                                // An include list expands to each of its addresses.
+                                let listed: &[String] = match value.starts_with(":include:") {
+                                    true => includes.get(&(span.file, value.to_string())).map_or(&[], Vec::as_slice),
+                                    false => &[],
+                                };
+                                let addresses = listed.iter().map(String::as_str);
+                                let direct = (!value.starts_with(":include:")).then_some(value);
+                                for address in direct.into_iter().chain(addresses) {
+                                    if let Some(target) = graph.resolve(address, &mut buf) {
+                                        let t = graph.node_id(target);
+                                        if t != me {
+                                            edges.push((t, vi));
+                                        }
                                     }
                                 }
                             }

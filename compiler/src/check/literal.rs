@@ -109,9 +109,12 @@ pub fn check_reply(code: u16, enhanced: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// A template error: byte offset and length of the bad part, and why.
+pub type TemplateError = (usize, usize, String);
+
 /// The placeholders `{name}` in a template, with their byte offsets
 /// inside the text, or the offset and message of the first error.
-pub fn placeholders(text: &str) -> Result<Vec<(usize, &str)>, (usize, usize, String)> {
+pub fn placeholders(text: &str) -> Result<Vec<(usize, &str)>, TemplateError> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -120,8 +123,11 @@ pub fn placeholders(text: &str) -> Result<Vec<(usize, &str)>, (usize, usize, Str
             b'{' if bytes.get(i + 1) == Some(&b'{') => i += 2,
             b'}' if bytes.get(i + 1) == Some(&b'}') => i += 2,
             b'{' => {
-                let end =
-                    text[i..].find('}').ok_or((i, 1, "`{` is never closed; write `{{` for a literal brace".to_string()))?;
+                let end = text[i..].find('}').ok_or((
+                    i,
+                    1,
+                    "`{` is never closed; write `{{` for a literal brace".to_string(),
+                ))?;
                 let name = &text[i + 1..i + end];
                 if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
                     return Err((i, end + 1, format!("`{{{name}}}` is not a placeholder")));

@@ -94,6 +94,7 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
         settings: HashMap::new(),
         delimiters: String::new(),
         classed: HashSet::new(),
+        includes: HashMap::new(),
     };
     let mut clock = Clock::new();
     cx.collect(&items);
@@ -103,6 +104,7 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
     }
     clock.lap("declarations and table data");
     cx.check_domain_classes();
+    cx.check_includes();
     let blocks = rules::check_blocks(&mut cx, &items);
     clock.lap("rules");
     if !parse_failed {
@@ -110,7 +112,11 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
         clock.lap("expansion analysis");
         relay::check_open_relay(&mut cx, &items);
     }
-    cx.check_unused();
+    // With a syntax error, a use may sit in the unreadable item: saying its
+    // name is unused would be a false alarm.
+    if !parse_failed {
+        cx.check_unused();
+    }
     let mut diags = cx.diags;
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start));
     diags.dedup();
@@ -146,6 +152,9 @@ pub(crate) struct Checker {
     pub delimiters: String,
     /// Domain sets declared with a class word, valid or not.
     pub classed: HashSet<String>,
+    /// The addresses of every `:include:` list, by the file that names
+    /// it and the value as written.
+    pub includes: HashMap<(mailc_lang::FileId, String), Vec<String>>,
 }
 
 /// What a use site needs a name to be.
@@ -209,12 +218,8 @@ impl Checker {
     /// names of the wrong kind. Returns the declaration's index.
     pub(crate) fn resolve(&mut self, name: &ast::Ident, want: Want) -> Option<usize> {
         let Some(&i) = self.index.get(&name.text) else {
-            let candidates: Vec<String> = self
-                .decls
-                .iter()
-                .filter(|d| d.kind.is(want) || d.kind.is_pending())
-                .map(|d| d.name.clone())
-                .collect();
+            let candidates: Vec<String> =
+                self.decls.iter().filter(|d| d.kind.is(want) || d.kind.is_pending()).map(|d| d.name.clone()).collect();
             let mut d = Diagnostic::new(
                 Code::UndefinedName,
                 name.span,
@@ -425,7 +430,10 @@ impl Checker {
                         format!("`{{{name}}}` has no value yet at `{now}`"),
                         format!("known from `{}` on", mailc_stdlib::STAGES[from]),
                     )
-                    .help(format!("use this text at `{}` or later, or leave the placeholder out", mailc_stdlib::STAGES[from])),
+                    .help(format!(
+                        "use this text at `{}` or later, or leave the placeholder out",
+                        mailc_stdlib::STAGES[from]
+                    )),
                 );
             }
         }

@@ -68,9 +68,8 @@ pub(crate) fn check_open_relay(cx: &mut Checker, items: &[Item]) {
     let (trusted_name, trusted) = cx.trusted();
     // A trusted network that holds every address leaves no untrusted
     // client: everyone may relay.
-    if let Some(all) = trusted.iter().find(|c| c.prefix == 0) {
+    if let Some(everyone) = covers_everything(&trusted) {
         let span = cx.settings.get("trusted_networks").map(|s| s.span).unwrap_or_default();
-        let everyone = if all.addr.is_ipv4() { "every IPv4 address" } else { "every IPv6 address" };
         let why = format!("`trusted_networks` holds {everyone}, so anyone may relay");
         report(cx, trusted_name.as_deref(), Vec::new(), span, why);
         return;
@@ -117,6 +116,38 @@ pub(crate) fn check_open_relay(cx: &mut Checker, items: &[Item]) {
     }
 }
 
+/// Whether networks together hold every IPv4 or every IPv6 address.
+fn covers_everything(nets: &[Cidr]) -> Option<&'static str> {
+    for (v4, what, width) in [(true, "every IPv4 address", 32u32), (false, "every IPv6 address", 128)] {
+        let mut ranges: Vec<(u128, u128)> = nets
+            .iter()
+            .filter(|c| c.addr.is_ipv4() == v4)
+            .map(|c| {
+                let start = match c.network() {
+                    std::net::IpAddr::V4(a) => u32::from(a) as u128,
+                    std::net::IpAddr::V6(a) => u128::from(a),
+                };
+                let size_bits = width - c.prefix as u32;
+                let last = if size_bits >= 128 { u128::MAX } else { start + ((1u128 << size_bits) - 1) };
+                (start, last)
+            })
+            .collect();
+        ranges.sort();
+        let max = if v4 { u32::MAX as u128 } else { u128::MAX };
+        let mut next: Option<u128> = Some(0); // first address not yet covered
+        for (start, last) in ranges {
+            match next {
+                Some(n) if start <= n => next = if last >= max { None } else { Some(n.max(last + 1)) },
+                _ => break,
+            }
+        }
+        if next.is_none() {
+            return Some(what);
+        }
+    }
+    None
+}
+
 fn report(cx: &mut Checker, trusted: Option<&str>, path: Vec<(Span, String)>, span: Span, why: String) {
     if let Some(reason) = cx.settings.get("allow_open_relay") {
         let at = reason.span;
@@ -128,7 +159,11 @@ fn report(cx: &mut Checker, trusted: Option<&str>, path: Vec<(Span, String)>, sp
         return;
     }
     let mut d = Diagnostic::new(Code::OpenRelay, span, "an untrusted client can relay mail to any domain", why);
-    for (s, text) in path {
+    // The rules the client slips past, nearest first, a few at most.
+    const SHOWN: usize = 8;
+    let skipped = path.len().saturating_sub(SHOWN);
+    for (i, (s, text)) in path.into_iter().skip(skipped).enumerate() {
+        let text = if i == 0 && skipped > 0 { format!("{text} (and {skipped} rules before it)") } else { text };
         d = d.label(s, text);
     }
     let trust = match trusted {
@@ -206,7 +241,8 @@ fn check_accepts(cx: &Checker, a: &Assumptions, table: &ast::Ident, subject: &as
         let key = t.key(e);
         let accepts = t.values(e).any(|(v, _)| {
             let w = v.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
-            matches!(w.as_str(), "ok" | "accept" | "permit")
+            // HOLD accepts the message too (it is released later).
+            matches!(w.as_str(), "ok" | "accept" | "permit" | "hold")
         });
         if !accepts {
             continue;
@@ -279,7 +315,7 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
                 SetRef::Inline(values, _) => values
                     .iter()
                     .filter_map(|v| match &v.kind {
-                        ValueKind::Cidr(t) | ValueKind::Ip(t) => Cidr::parse(t).ok(),
+                        ValueKind::Cidr(t) | ValueKind::Ip(t) | ValueKind::Str(t) => Cidr::parse(t).ok(),
                         _ => None,
                     })
                     .collect(),
@@ -330,7 +366,9 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
                     })
                     .collect(),
                 SetRef::Named(n) => match cx.index.get(&n.text).map(|&i| &cx.decls[i].kind) {
-                    Some(DeclKind::Table(t)) if t.key == "address" => (0..t.len()).map(|e| t.key(e).to_string()).collect(),
+                    Some(DeclKind::Table(t)) if t.key == "address" => {
+                        (0..t.len()).map(|e| t.key(e).to_string()).collect()
+                    }
                     _ => return Truth::Unknown,
                 },
             };

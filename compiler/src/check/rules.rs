@@ -904,13 +904,15 @@ fn membership(cx: &mut Checker, ty: SubjectType, subject: &ast::Ident, operand: 
         SetRef::Inline(values, _) => {
             for v in values {
                 let ok = match (ty, &v.kind) {
-                    (SubjectType::Ip, ValueKind::Cidr(t) | ValueKind::Ip(t)) => match Cidr::parse(t) {
-                        Ok(_) => true,
-                        Err(e) => {
-                            cx.push(Diagnostic::new(Code::InvalidLiteral, v.span, e, "not a network"));
-                            continue;
+                    (SubjectType::Ip, ValueKind::Cidr(t) | ValueKind::Ip(t) | ValueKind::Str(t)) => {
+                        match Cidr::parse(t) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                cx.push(Diagnostic::new(Code::InvalidLiteral, v.span, e, "not a network"));
+                                continue;
+                            }
                         }
-                    },
+                    }
                     (SubjectType::Domain, ValueKind::Str(s)) => {
                         let bare = s.strip_prefix('.').unwrap_or(s);
                         mailc_stdlib::address::normalize_domain(bare).is_ok()

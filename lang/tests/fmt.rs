@@ -353,3 +353,26 @@ fn comment_like_text_in_strings_is_not_a_comment() {
     let out = check("hash", "banner \"# not a comment\" # a comment\nx \"a\\\"#b\"\n");
     assert_eq!(out, "banner \"# not a comment\"  # a comment\nx \"a\\\"#b\"\n");
 }
+
+/// Every policy file of the bad-policy corpus (`tests/bad/` at the top of
+/// the workspace) that parses: broken meaning is no excuse for the
+/// formatter to change it. Files with syntax errors must be refused, not
+/// formatted.
+#[test]
+fn corpus_files_are_stable_or_refused() {
+    let mut files = Vec::new();
+    collect(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/bad")), &mut files);
+    assert!(files.len() >= 40, "the corpus is missing: {} files", files.len());
+    let mut formatted = 0;
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let name = path.display().to_string();
+        if parse(FileId(0), &text).is_ok() {
+            check(&name, &text);
+            formatted += 1;
+        } else {
+            assert!(format(&text).is_err(), "{name}: a file that does not parse was formatted");
+        }
+    }
+    assert!(formatted >= 40, "only {formatted} corpus files parse");
+}

@@ -83,6 +83,13 @@ use SettingType::*;
 /// Every setting, in the order the reference documents them.
 pub const SETTINGS: &[Setting] = &[
     s("hostname", Domain, None, Some("myhostname"), "this host's fully qualified name"),
+    s(
+        "origin",
+        Domain,
+        None,
+        Some("myorigin"),
+        "domain added to bare local names submitted on this host (default: `hostname`)",
+    ),
     s("banner", Template, Some("\"{hostname} ESMTP mailc\""), Some("smtpd_banner"), "text after 220 in the greeting"),
     s(
         "recipient_delimiter",

@@ -101,6 +101,11 @@ pub const TRANSPORTS: &[TransportKind] = &[
             opt("tls", OptionType::Word(TLS), "TLS policy (default `opportunistic`)"),
             opt("ca_file", OptionType::Text, "CA certificates to verify the server with (default: the system's)"),
             opt("helo", OptionType::Text, "the name to send in EHLO (default: `hostname`)"),
+            opt(
+                "auth_file",
+                OptionType::Text,
+                "file of `host user:password` lines for AUTH to the next hop (Postfix smtp_sasl_password_maps)",
+            ),
             opt("timeout", OptionType::Duration, "how long to wait for each reply"),
             opt("concurrency", OptionType::Number, "most parallel connections per destination"),
             opt("recipient_limit", OptionType::Number, "most recipients per transaction"),

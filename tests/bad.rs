@@ -344,6 +344,7 @@ const SNAPSHOT_CASES: &[(&str, &str)] = &[
     ("W0005", "w0005-duplicate-key"),
     ("W0006", "w0006-open-relay-allowed"),
     ("W0007", "w0007-empty-sets"),
+    ("W0008", "w0008-needless-opt-out"),
 ];
 
 #[test]

@@ -13,10 +13,13 @@
 //! than [`HANG_LIMIT`] fails the test; the mutant (and a minimized form of
 //! it) is printed and written under `target/tmp/mutation/`.
 //!
-//! Pathological inputs (deep nesting, a 1 MB string, 100,000 rules, a file
-//! of only `#`) run in child processes of this test binary, because a
-//! stack overflow aborts the process and cannot be caught: the child
-//! re-enters through the ignored test [`pathological_child`].
+//! Pathological inputs (deep bracket nesting, long `not` chains, a 1 MB
+//! string and identifier, 100,000 rules, files of only `#`) and every file
+//! in `fuzz/regressions/` (inputs the fuzzers once broke) run in child
+//! processes of this test binary, because a stack overflow aborts the
+//! process and cannot be caught: the child re-enters through the ignored
+//! test [`pathological_child`] and runs on a thread with the stack of a
+//! Linux main thread (8 MiB), where the `mailc` binary parses.
 //!
 //! `MAILC_MUTANTS=N` changes the number of mutants per example (default
 //! [`MUTANTS_PER_EXAMPLE`]) for a longer local run.
@@ -682,6 +685,7 @@ fn mutants_of_examples_neither_panic_nor_hang() {
         }
     }
     assert!(failures.is_empty(), "{}", report(&failures));
+    assert_eq!(done, workers, "a mutation worker died (a bug in this test)");
     eprintln!("{total} example(s), {per_example} mutants each: no panic, no hang ({:?})", started.elapsed());
 }
 

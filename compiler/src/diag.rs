@@ -95,6 +95,7 @@ codes! {
     DuplicateKey = "W0005", "duplicate-key", Warning, "a table has the same key twice with the same value";
     OpenRelayAllowed = "W0006", "open-relay-allowed", Warning, "the policy explicitly allows an open relay";
     EmptySet = "W0007", "empty-set", Warning, "a set or table has no entries";
+    NeedlessOptOut = "W0008", "needless-opt-out", Warning, "`allow_open_relay` is set, but the policy is not an open relay";
 }
 
 /// A span with a label.

@@ -65,6 +65,24 @@ enum Walk {
 }
 
 pub(crate) fn check_open_relay(cx: &mut Checker, items: &[Item]) {
+    let before = cx.diags.len();
+    prove(cx, items);
+    let found = cx.diags[before..].iter().any(|d| matches!(d.code, Code::OpenRelay | Code::OpenRelayAllowed));
+    if let (false, Some(reason)) = (found, cx.settings.get("allow_open_relay")) {
+        let span = reason.span;
+        cx.push(
+            Diagnostic::new(
+                Code::NeedlessOptOut,
+                span,
+                "`allow_open_relay` is set, but the policy is not an open relay",
+                "not needed",
+            )
+            .help("remove it: an opt-out that allows nothing hides the day it starts to allow something"),
+        );
+    }
+}
+
+fn prove(cx: &mut Checker, items: &[Item]) {
     let (trusted_name, trusted) = cx.trusted();
     // A trusted network that holds every address leaves no untrusted
     // client: everyone may relay.

@@ -15,7 +15,7 @@
 //! after the node, so every end goes through `Printer::end`.
 
 use crate::ast::*;
-use crate::parser::{escape, unescape};
+use crate::parser::escape;
 use crate::source::{FileId, Span};
 use crate::SyntaxError;
 
@@ -85,29 +85,7 @@ fn width(text: &str) -> usize {
 
 /// A string literal, escaped so that it reads back as `text`.
 fn quote(text: &str) -> String {
-    let escaped = escape(text);
-    if unescape(&escaped) == text {
-        return format!("\"{escaped}\"");
-    }
-    // `escape` leaves a backslash single before a raw newline or tab,
-    // which then reads back as the escape `\n`/`\t`; double it instead.
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\\' => match chars.peek() {
-                Some('"' | '\\' | 'n' | 't' | '\n' | '\t') | None => out.push_str("\\\\"),
-                Some(_) => out.push('\\'),
-            },
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", escape(text))
 }
 
 /// One output line and the source range of the code printed on it.

@@ -72,20 +72,8 @@ pub fn parse_recovering(file: FileId, text: &str) -> (Policy, Vec<SyntaxError>) 
     }
 }
 
-const ITEM_KEYWORDS: &[&str] = &[
-    "include",
-    "network",
-    "domains",
-    "table",
-    "transport",
-    "reply",
-    "dnsbl",
-    "rewrite",
-    "recipient",
-    "copy",
-    "on",
-    "test",
-];
+/// The words that start top-level items: the first twelve reserved words.
+const ITEM_KEYWORDS: &[&str] = RESERVED.split_at(12).0;
 
 /// Byte offsets where top-level items may start (always including 0).
 fn item_starts(text: &str) -> Vec<usize> {
@@ -1143,6 +1131,22 @@ mod tests {
         let body = &grammar[start..start + grammar[start..].find("~ !ident_char").expect("end of rule")];
         let words: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
         assert_eq!(words, RESERVED);
+    }
+
+    #[test]
+    fn escape_is_the_inverse_of_unescape() {
+        for text in ["plain", "a\"b", "back\\slash", "\\n is not a newline", "c\\\nd", "tab\\\t", "^a\\.b$", "end\\"] {
+            assert_eq!(unescape(&escape(text)), text, "{text:?} -> {:?}", escape(text));
+        }
+    }
+
+    #[test]
+    fn item_keywords_are_the_words_that_start_items() {
+        let grammar = include_str!("policy.pest");
+        for word in ITEM_KEYWORDS {
+            assert!(grammar.contains(&format!("kw_{word} ~")), "`{word}` starts no item");
+        }
+        assert!(!ITEM_KEYWORDS.contains(&"default"));
     }
 
     #[test]

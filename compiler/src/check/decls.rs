@@ -213,7 +213,7 @@ pub struct Transport {
 }
 
 impl Checker {
-    pub(super) fn check_decl(&mut self, _position: usize, item: &Item) {
+    pub(super) fn check_decl(&mut self, item: &Item) {
         let (name, kind) = match item {
             Item::Network(d) => (&d.name, DeclKind::Network(self.network(d))),
             Item::Domains(d) => (&d.name, DeclKind::Domains(self.domains(d))),

@@ -151,7 +151,7 @@ impl<'a> Graph<'a> {
 
 pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
     let mut clock = super::Clock::new();
-    let (edges, graph_nodes, tables_meta) = {
+    let ((offsets, edges), graph_nodes) = {
         let Some(graph) = build(cx, blocks) else { return };
         let total = *graph.base.last().unwrap_or(&0) + graph.tables.last().map_or(0, |(_, t)| t.len());
         // Adjacency in CSR form: offsets into one edge vector. Resolving
@@ -211,11 +211,8 @@ pub(crate) fn check_expansions(cx: &mut Checker, blocks: &Blocks) {
         }
         offsets.push(edges.len());
         let nodes: Vec<Node> = (0..total).map(|id| graph.node_of(id)).collect();
-        let meta: Vec<usize> = graph.tables.iter().map(|(d, _)| *d).collect();
-        ((offsets, edges), nodes, meta)
+        ((offsets, edges), nodes)
     };
-    let _ = tables_meta;
-    let (offsets, edges) = edges;
     let n = graph_nodes.len();
     clock.lap("expansion edges");
     let sccs = tarjan(n, &offsets, &edges);
@@ -467,8 +464,6 @@ fn report_cycle(cx: &mut Checker, scc: &[usize], offsets: &[usize], edges: &[(us
         }
         chain.push(format!("`{next_key}`"));
     }
-    let key_of_start = chain.first().cloned().unwrap_or_default();
-    let _ = key_of_start;
     d = d.help(format!("{}; break the loop by making one of these expand to a final address", chain.join(" -> ")));
     cx.push(d);
 }

@@ -99,8 +99,8 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
     let mut clock = Clock::new();
     cx.collect(&items);
     cx.check_settings(&items);
-    for (i, item) in items.iter().enumerate() {
-        cx.check_decl(i, item);
+    for item in &items {
+        cx.check_decl(item);
     }
     clock.lap("declarations and table data");
     cx.check_domain_classes();

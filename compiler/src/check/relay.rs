@@ -246,7 +246,6 @@ fn walk(cx: &Checker, a: &Assumptions, stage: &ast::StageBlock) -> Walk {
         }
     }
     // A list without a default passes (its problem is reported elsewhere).
-    let _ = path;
     Walk::Passes
 }
 
@@ -353,13 +352,7 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
         }
         "recipient.domain" => {
             let domains: Vec<String> = match operand {
-                SetRef::Inline(values, _) => values
-                    .iter()
-                    .filter_map(|v| match &v.kind {
-                        ValueKind::Str(s) => Some(s.to_ascii_lowercase()),
-                        _ => None,
-                    })
-                    .collect(),
+                SetRef::Inline(values, _) => inline_texts(values),
                 SetRef::Named(n) => match cx.index.get(&n.text).map(|&i| &cx.decls[i].kind) {
                     Some(DeclKind::Domains(d)) => d.members.iter().map(|(m, _)| m.clone()).collect(),
                     Some(DeclKind::Table(t)) if t.key == "domain" => {
@@ -376,13 +369,7 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
         }
         "recipient" => {
             let addresses: Vec<String> = match operand {
-                SetRef::Inline(values, _) => values
-                    .iter()
-                    .filter_map(|v| match &v.kind {
-                        ValueKind::Str(s) => Some(s.to_ascii_lowercase()),
-                        _ => None,
-                    })
-                    .collect(),
+                SetRef::Inline(values, _) => inline_texts(values),
                 SetRef::Named(n) => match cx.index.get(&n.text).map(|&i| &cx.decls[i].kind) {
                     Some(DeclKind::Table(t)) if t.key == "address" => {
                         (0..t.len()).map(|e| t.key(e).to_string()).collect()
@@ -402,4 +389,15 @@ fn membership(cx: &Checker, a: &Assumptions, subject: &str, operand: &SetRef) ->
         }
         _ => Truth::Unknown,
     }
+}
+
+/// The quoted entries of an inline list, lowercased.
+fn inline_texts(values: &[ast::Value]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| match &v.kind {
+            ValueKind::Str(s) => Some(s.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
 }

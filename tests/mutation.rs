@@ -710,6 +710,12 @@ fn pathological(name: &str) -> Option<String> {
         "not-chain-1000" => nots(1_000),
         "not-chain-3000" => nots(3_000),
         "not-chain-10000" => nots(10_000),
+        // As deep as the nesting guards let through: 31 brackets inside
+        // the stage's braces, 32 `not`s at each level.
+        "not-chains-in-brackets" => {
+            let level = format!("authenticated or {}(", "not ".repeat(32));
+            stage(&format!("  reject if {}authenticated{}", level.repeat(31), ")".repeat(31)))
+        }
         "nested-lists" => format!("network n = {}127.0.0.1{}\n", "[".repeat(DEPTH), "]".repeat(DEPTH)),
         "unclosed-lists" => format!("x {}", "[".repeat(DEPTH)),
         "nested-maps" => format!("table t : address = {}\"a\"{}\n", "{".repeat(DEPTH), "}".repeat(DEPTH)),
@@ -736,6 +742,7 @@ const PATHOLOGICAL: &[&str] = &[
     "not-chain-1000",
     "not-chain-3000",
     "not-chain-10000",
+    "not-chains-in-brackets",
     "nested-lists",
     "unclosed-lists",
     "nested-maps",
@@ -801,7 +808,9 @@ fn pathological_child() {
 fn pathological_inputs_neither_crash_nor_hang() {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut failures = Vec::new();
-    for name in pathological_cases() {
+    let started = Instant::now();
+    let cases = pathological_cases();
+    for name in &cases {
         let name = name.as_str();
         let mut child = Command::new(&exe)
             .args(["pathological_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
@@ -845,4 +854,5 @@ fn pathological_inputs_neither_crash_nor_hang() {
         failures.push(format!("{name} ({}): {verdict}", file.display()));
     }
     assert!(failures.is_empty(), "pathological inputs failed:\n  {}", failures.join("\n  "));
+    eprintln!("{} pathological inputs and regressions: no crash, no hang ({:?})", cases.len(), started.elapsed());
 }

@@ -94,6 +94,7 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
         settings: HashMap::new(),
         delimiters: String::new(),
         classed: HashSet::new(),
+        root_parsed: !parse_failed,
         includes: HashMap::new(),
     };
     let mut clock = Clock::new();
@@ -152,6 +153,9 @@ pub(crate) struct Checker {
     pub delimiters: String,
     /// Domain sets declared with a class word, valid or not.
     pub classed: HashSet<String>,
+    /// The root file parsed without a syntax error (so a missing block is
+    /// really missing, not lost in a broken item).
+    pub root_parsed: bool,
     /// The addresses of every `:include:` list, by the file that names
     /// it and the value as written.
     pub includes: HashMap<(mailc_lang::FileId, String), Vec<String>>,

@@ -107,6 +107,20 @@ pub(crate) fn check_blocks(cx: &mut Checker, items: &[Item]) -> Blocks {
             _ => {}
         }
     }
+    if !items.iter().any(|i| matches!(i, Item::Recipient(_))) && cx.root_parsed {
+        // Without the block, what happens to a recipient is a hidden default.
+        let root = mailc_lang::FileId(0);
+        let span = items.iter().map(|i| i.span()).find(|s| s.file == root).unwrap_or_default();
+        cx.push(
+            Diagnostic::new(
+                Code::MissingDefault,
+                span,
+                "the policy has no `recipient` block",
+                "the policy starts here",
+            )
+            .help("say where mail goes, at least `recipient { default => reject 554 5.7.1 \"no mail here\" }`"),
+        );
+    }
     blocks
 }
 
@@ -1161,7 +1175,12 @@ fn expectation(cx: &mut Checker, x: &ast::Expectation) {
             );
         }
         ast::ExpectKind::Deliver { transport, via, to } => {
+            // A test naming a transport does not make it used by the policy.
+            let was_used = cx.used.contains(&transport.text);
             cx.resolve(transport, Want::Transport);
+            if !was_used {
+                cx.used.remove(&transport.text);
+            }
             if let Some(v) = via {
                 check_nexthop(cx, v, x.span);
             }

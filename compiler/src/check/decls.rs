@@ -1076,14 +1076,14 @@ fn push_values(spec: &Spec, ty: &str, v: &str, span: Span, source: Option<&str>,
         };
         let span = item_span;
         if let Err(msg) = check_value(ty, p) {
+            // A reply of the wrong class is its own mistake (E0117).
+            let (code, help) = if ty == "action" && action_class_mismatch(p) {
+                (Code::ReplyClass, "`reject` takes a 5xx code and `defer` a 4xx code")
+            } else {
+                (Code::InvalidTableValue, value_help(ty))
+            };
             part.diags.push(
-                Diagnostic::new(
-                    Code::InvalidTableValue,
-                    span,
-                    format!("`{p}` is not a valid {ty}: {msg}"),
-                    "invalid value",
-                )
-                .help(value_help(ty)),
+                Diagnostic::new(code, span, format!("`{p}` is not a valid {ty}: {msg}"), "invalid value").help(help),
             );
             return false;
         }
@@ -1326,6 +1326,19 @@ pub(crate) fn parse_reply_text(v: &str) -> Result<(u16, Option<String>, String),
     Ok((code, enhanced, text.to_string()))
 }
 
+/// Whether an action value is `reject` or `defer` with a reply code of
+/// the other class (`reject 450 ...`).
+fn action_class_mismatch(v: &str) -> bool {
+    let mut words = v.split_whitespace();
+    let (Some(word), Some(code)) = (words.next(), words.next()) else { return false };
+    let Ok(code) = code.parse::<u16>() else { return false };
+    match word.to_ascii_lowercase().as_str() {
+        "reject" => code / 100 != 5,
+        "defer" => code / 100 != 4,
+        _ => false,
+    }
+}
+
 fn check_action(v: &str) -> Result<(), String> {
     let (word, rest) = v.split_once(char::is_whitespace).unwrap_or((v, ""));
     match word.to_ascii_lowercase().as_str() {
@@ -1427,6 +1440,8 @@ mod tests {
         assert!(check_action("REJECT go away").is_ok());
         assert!(check_action("550 5.7.1 go away").is_ok());
         assert!(check_action("reject 450 4.7.1 later").is_err());
+        assert!(action_class_mismatch("reject 450 4.7.1 later"));
+        assert!(!action_class_mismatch("reject 550 5.7.1 go away"));
         assert!(check_action("frobnicate").is_err());
     }
 

@@ -573,9 +573,24 @@ fn step_decides(cx: &mut Checker, step: &ast::Step, expansions: &mut Vec<(usize,
             otherwise.as_ref().is_some_and(|o| step_decides(cx, o, expansions))
         }
         StepKind::Deliver { transport, via } => {
-            cx.resolve(transport, Want::Transport);
+            let kind = cx.resolve(transport, Want::Transport).and_then(|i| match &cx.decls[i].kind {
+                DeclKind::Transport(t) => Some(t.kind.clone()),
+                _ => None,
+            });
             if let Some((v, span)) = via {
-                check_nexthop(cx, v, *span);
+                match kind.as_deref() {
+                    Some(k) if !["smtp", "lmtp"].contains(&k) => cx.push(
+                        Diagnostic::new(
+                            Code::UnknownOption,
+                            *span,
+                            format!("a `{k}` transport has no next hop"),
+                            "`via` does not apply here",
+                        )
+                        .label(transport.span, format!("`{}` is a `{k}` transport", transport.text))
+                        .help("`via` names the next hop of an `smtp` or `lmtp` transport; remove it"),
+                    ),
+                    _ => check_nexthop(cx, v, *span),
+                }
             }
             true
         }

@@ -233,3 +233,26 @@ fn an_access_table_that_holds_mail_for_anyone_opens_a_relay() {
     );
     assert_eq!(codes(&dir, &policy), vec![Code::OpenRelay]);
 }
+
+#[test]
+fn sender_mx_is_tested_by_name_or_by_address() {
+    let dir = dir_with(&[("mx.cidr", "10.0.0.0/8 REJECT\n")]);
+    let policy = format!(
+        "{HEAD}\nnetwork bogons = [10.0.0.0/8]\ntable mx_nets : cidr -> action = cidr \"mx.cidr\"\n\
+         on mail {{\n  reject 550 5.7.1 \"bogus MX\" if sender.mx in bogons or sender.mx in [192.168.0.0/16]\n  \
+         check mx_nets for sender.mx\n  default accept\n}}\n"
+    );
+    assert_eq!(codes(&dir, &policy), vec![]);
+    // Other domain subjects still cannot be in a network.
+    let wrong = format!("{HEAD}\nnetwork bogons = [10.0.0.0/8]\non mail {{\n  reject if sender.domain in bogons\n  default accept\n}}\n");
+    assert_eq!(codes(&dir, &wrong), vec![Code::TypeMismatch]);
+}
+
+#[test]
+fn masquerade_exceptions_by_domain_are_checked() {
+    let dir = dir_with(&[]);
+    let ok = format!("{HEAD}\nrewrite {{\n  masquerade [\"!dev.example.test\", \"example.test\"]\n}}\n");
+    assert_eq!(codes(&dir, &ok), vec![]);
+    let bad = format!("{HEAD}\nrewrite {{\n  masquerade [\"!dev..example.test\", \"example.test\"]\n}}\n");
+    assert_eq!(codes(&dir, &bad), vec![Code::InvalidLiteral]);
+}

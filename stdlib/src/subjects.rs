@@ -114,7 +114,7 @@ pub const SUBJECTS: &[Subject] = &[
     sub("sender.local", Local, MAIL, None, "the sender's local part without extension"),
     sub("sender.ext", Local, MAIL, None, "the sender's address extension"),
     sub("sender.domain", Domain, MAIL, Some("check_sender_access, reject_rhsbl_sender"), "the sender's domain"),
-    sub("sender.mx", Domain, MAIL, Some("check_sender_mx_access"), "the MX hosts of the sender's domain"),
+    sub("sender.mx", Domain, MAIL, Some("check_sender_mx_access"), "the MX hosts of the sender's domain, by name (domain sets and tables) or by address (networks and cidr tables)"),
     sub("recipient", Address, RCPT, Some("check_recipient_access"), "the envelope recipient"),
     sub("recipient.local", Local, RCPT, None, "the recipient's local part without extension"),
     sub("recipient.ext", Local, RCPT, None, "the recipient's address extension (the seed's suffix block)"),

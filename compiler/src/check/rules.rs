@@ -315,7 +315,7 @@ fn rewrite(cx: &mut Checker, b: &ast::RewriteBlock) {
                 check_classes(cx, classes);
             }
             ast::RewriteStmt::Masquerade { domains, except, classes, .. } => {
-                domain_list(cx, domains);
+                masquerade_domains(cx, domains);
                 if let Some(SetRef::Inline(values, _)) = except {
                     for v in values {
                         match &v.kind {
@@ -398,6 +398,28 @@ fn domain_list(cx: &mut Checker, r: &SetRef) -> Vec<String> {
             out
         }
     }
+}
+
+/// The domains of a `masquerade`: like [`domain_list`], and an inline
+/// entry `"!host.example.com"` is an exception (Postfix's
+/// `masquerade_domains = !host.example.com, example.com`).
+fn masquerade_domains(cx: &mut Checker, r: &SetRef) {
+    let SetRef::Inline(values, span) = r else {
+        domain_list(cx, r);
+        return;
+    };
+    let mut plain = Vec::new();
+    for v in values {
+        match &v.kind {
+            ValueKind::Str(s) if s.starts_with('!') => {
+                if let Err(e) = mailc_stdlib::address::check_domain(&s[1..]) {
+                    cx.push(Diagnostic::new(Code::InvalidLiteral, v.span, e.0, "not a domain"));
+                }
+            }
+            _ => plain.push(v.clone()),
+        }
+    }
+    domain_list(cx, &SetRef::Inline(plain, *span));
 }
 
 // ------------------------------------------------------------ recipients
@@ -794,6 +816,8 @@ fn stage_rules(cx: &mut Checker, stage: usize, b: &ast::StageBlock) {
                 }
                 let Some(ty) = subject_type(cx, stage, subject) else { continue };
                 let (keys, use_) = keys_for(ty);
+                // check_sender_mx_access: MX hosts by name or by address.
+                let keys: &[&str] = if subject.text == "sender.mx" { &["domain", "regexp", "cidr"] } else { keys };
                 let t = table_use(cx, table, "check", keys, &["action", "reply"]);
                 lookup_order(cx, t, lookup.as_ref(), use_);
             }
@@ -942,6 +966,15 @@ fn membership(cx: &mut Checker, ty: SubjectType, subject: &ast::Ident, operand: 
                             }
                         }
                     }
+                    (SubjectType::Domain, ValueKind::Cidr(t) | ValueKind::Ip(t)) if subject.text == "sender.mx" => {
+                        match Cidr::parse(t) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                cx.push(Diagnostic::new(Code::InvalidLiteral, v.span, e, "not a network"));
+                                continue;
+                            }
+                        }
+                    }
                     (SubjectType::Domain, ValueKind::Str(s)) => {
                         let bare = s.strip_prefix('.').unwrap_or(s);
                         mailc_stdlib::address::normalize_domain(bare).is_ok()
@@ -983,6 +1016,9 @@ fn membership(cx: &mut Checker, ty: SubjectType, subject: &ast::Ident, operand: 
             cx.used.insert(n.text.clone());
             let fits = match (&cx.decls[i].kind, ty) {
                 (DeclKind::Network(_) | DeclKind::Dnsbl(_), SubjectType::Ip) => true,
+                // The MX hosts of the sender's domain, by address.
+                (DeclKind::Network(_), _) if subject.text == "sender.mx" => true,
+                (DeclKind::Table(t), _) if subject.text == "sender.mx" && t.key == "cidr" => true,
                 (DeclKind::Domains(_) | DeclKind::Dnsbl(_), SubjectType::Domain) => true,
                 (DeclKind::Table(t), SubjectType::Ip) => t.key == "cidr",
                 (DeclKind::Table(t), SubjectType::Domain) => ["domain", "regexp"].contains(&t.key.as_str()),

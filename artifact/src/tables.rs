@@ -1,0 +1,245 @@
+//! Encodings of the bulk sections: values, fst maps and sets, address
+//! ranges and patterns.
+//!
+//! A table is an fst map from its normalised keys to offsets in a value
+//! arena; identical values are stored once. An entry's value is a count
+//! and that many length-prefixed strings (varints), so a list of targets
+//! and a single reply share one shape. Addresses are 128-bit numbers,
+//! IPv4 mapped into IPv6 (`::ffff:a.b.c.d`), so one range type serves
+//! both families. Writers sort what fst needs sorted, so the same input
+//! always gives the same bytes.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::ArtifactError;
+
+/// Builds a value arena, storing each distinct value once.
+#[derive(Debug, Default)]
+pub struct ValuesWriter {
+    bytes: Vec<u8>,
+    seen: HashMap<Vec<u8>, u64>,
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn read_varint(b: &[u8], at: &mut usize) -> Result<u64, ArtifactError> {
+    let mut n: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at).ok_or_else(|| ArtifactError::Malformed("a value runs past its section".into()))?;
+        *at += 1;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Ok(n);
+        }
+    }
+    Err(ArtifactError::Malformed("a value length is too long".into()))
+}
+
+impl ValuesWriter {
+    /// An empty arena.
+    pub fn new() -> ValuesWriter {
+        ValuesWriter::default()
+    }
+
+    /// Adds a value (a list of strings) and returns its offset.
+    pub fn add<S: AsRef<str>>(&mut self, items: &[S]) -> u64 {
+        let mut enc = Vec::new();
+        push_varint(&mut enc, items.len() as u64);
+        for s in items {
+            push_varint(&mut enc, s.as_ref().len() as u64);
+            enc.extend_from_slice(s.as_ref().as_bytes());
+        }
+        if let Some(&at) = self.seen.get(&enc) {
+            return at;
+        }
+        let at = self.bytes.len() as u64;
+        self.bytes.extend_from_slice(&enc);
+        self.seen.insert(enc, at);
+        at
+    }
+
+    /// The arena's bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// The strings of the value at `offset` in an arena.
+pub fn read_value(arena: &[u8], offset: u64) -> Result<Vec<&str>, ArtifactError> {
+    let mut at = usize::try_from(offset).map_err(|_| ArtifactError::Malformed("value offset".into()))?;
+    let count = read_varint(arena, &mut at)?;
+    let mut out = Vec::with_capacity(count.min(1024) as usize);
+    for _ in 0..count {
+        let len = read_varint(arena, &mut at)? as usize;
+        let end = at.checked_add(len).filter(|e| *e <= arena.len());
+        let bytes = end
+            .map(|e| &arena[at..e])
+            .ok_or_else(|| ArtifactError::Malformed("a value runs past its section".into()))?;
+        out.push(std::str::from_utf8(bytes).map_err(|_| ArtifactError::Malformed("a value is not UTF-8".into()))?);
+        at += len;
+    }
+    Ok(out)
+}
+
+/// Builds an fst map from (key, value offset) pairs in any order; the
+/// first of duplicate keys wins (the checker has already reported them).
+pub fn build_map(mut pairs: Vec<(String, u64)>) -> Vec<u8> {
+    pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    pairs.dedup_by(|later, earlier| later.0 == earlier.0);
+    let mut b = fst::MapBuilder::memory();
+    for (k, v) in pairs {
+        // INVARIANT: keys are sorted and distinct, so insert cannot fail.
+        let _ = b.insert(k.as_bytes(), v);
+    }
+    b.into_inner().unwrap_or_default()
+}
+
+/// Builds an fst set from members in any order.
+pub fn build_set(mut members: Vec<String>) -> Vec<u8> {
+    members.sort();
+    members.dedup();
+    let mut b = fst::SetBuilder::memory();
+    for m in members {
+        // INVARIANT: sorted and distinct.
+        let _ = b.insert(m.as_bytes());
+    }
+    b.into_inner().unwrap_or_default()
+}
+
+/// An address as a 128-bit number (IPv4 mapped into IPv6).
+pub fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The first and last address of a network.
+pub fn cidr_range(addr: IpAddr, prefix: u8) -> (u128, u128) {
+    let (bits, width) = match addr {
+        IpAddr::V4(_) => (ip_bits(addr), 32u32),
+        IpAddr::V6(_) => (ip_bits(addr), 128u32),
+    };
+    let host = width.saturating_sub(u32::from(prefix));
+    let mask = if host >= 128 { u128::MAX } else { (1u128 << host) - 1 };
+    (bits & !mask, bits | mask)
+}
+
+/// One address range and its value offset (0 for plain networks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Range {
+    /// First address.
+    pub first: u128,
+    /// Last address.
+    pub last: u128,
+    /// Value offset in the table's arena.
+    pub value: u64,
+}
+
+const RANGE_BYTES: usize = 40;
+
+/// Encodes ranges in the given order.
+pub fn encode_ranges(ranges: &[Range]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ranges.len() * RANGE_BYTES);
+    for r in ranges {
+        out.extend_from_slice(&r.first.to_le_bytes());
+        out.extend_from_slice(&r.last.to_le_bytes());
+        out.extend_from_slice(&r.value.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes a ranges section.
+pub fn decode_ranges(b: &[u8]) -> Result<Vec<Range>, ArtifactError> {
+    if b.len() % RANGE_BYTES != 0 {
+        return Err(ArtifactError::Malformed("a ranges section has a partial record".into()));
+    }
+    Ok(b.chunks_exact(RANGE_BYTES)
+        .map(|c| {
+            let mut x = [0; 16];
+            x.copy_from_slice(&c[..16]);
+            let first = u128::from_le_bytes(x);
+            x.copy_from_slice(&c[16..32]);
+            let last = u128::from_le_bytes(x);
+            let mut v = [0; 8];
+            v.copy_from_slice(&c[32..40]);
+            Range { first, last, value: u64::from_le_bytes(v) }
+        })
+        .collect())
+}
+
+/// Sorts and merges plain network ranges (values ignored) so that a
+/// lookup is one binary search.
+pub fn merge_ranges(mut ranges: Vec<Range>) -> Vec<Range> {
+    ranges.sort();
+    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(prev) if r.first <= prev.last.saturating_add(1) => prev.last = prev.last.max(r.last),
+            _ => out.push(Range { value: 0, ..r }),
+        }
+    }
+    out
+}
+
+/// Whether an address is in merged ranges.
+pub fn in_ranges(ranges: &[Range], ip: u128) -> bool {
+    let i = ranges.partition_point(|r| r.first <= ip);
+    i > 0 && ranges[i - 1].last >= ip
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_stored_once_and_read_back() {
+        let mut w = ValuesWriter::new();
+        let a = w.add(&["alice@example.test", "bob@example.test"]);
+        let b = w.add(&["carol@example.test"]);
+        assert_eq!(w.add(&["alice@example.test", "bob@example.test"]), a);
+        let arena = w.finish();
+        assert_eq!(read_value(&arena, a).unwrap(), ["alice@example.test", "bob@example.test"]);
+        assert_eq!(read_value(&arena, b).unwrap(), ["carol@example.test"]);
+        assert!(read_value(&arena, arena.len() as u64 + 3).is_err());
+        assert!(read_value(&[5, 200], 0).is_err());
+    }
+
+    #[test]
+    fn maps_and_sets_are_deterministic_whatever_the_input_order() {
+        let m1 = build_map(vec![("b".into(), 2), ("a".into(), 1)]);
+        let m2 = build_map(vec![("a".into(), 1), ("b".into(), 2)]);
+        assert_eq!(m1, m2);
+        let map = fst::Map::new(m1).unwrap();
+        assert_eq!(map.get("b"), Some(2));
+        assert_eq!(build_set(vec!["y".into(), "x".into()]), build_set(vec!["x".into(), "y".into(), "x".into()]));
+    }
+
+    #[test]
+    fn networks_merge_and_match_both_families() {
+        let v4 = |s: &str| ip_bits(s.parse().unwrap());
+        let (a, b) = cidr_range("10.0.0.0".parse().unwrap(), 8);
+        let (c, d) = cidr_range("11.0.0.0".parse().unwrap(), 8);
+        let (e, f) = cidr_range("2001:db8::".parse().unwrap(), 32);
+        let merged = merge_ranges(vec![
+            Range { first: e, last: f, value: 0 },
+            Range { first: c, last: d, value: 0 },
+            Range { first: a, last: b, value: 0 },
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert!(in_ranges(&merged, v4("10.1.2.3")));
+        assert!(in_ranges(&merged, v4("11.255.255.255")));
+        assert!(!in_ranges(&merged, v4("12.0.0.0")));
+        assert!(in_ranges(&merged, v4("2001:db8::1")));
+        assert!(!in_ranges(&merged, v4("::1")));
+        assert_eq!(decode_ranges(&encode_ranges(&merged)).unwrap(), merged);
+        assert!(decode_ranges(&[0; 41]).is_err());
+    }
+}

@@ -158,7 +158,7 @@ pub fn encode_ranges(ranges: &[Range]) -> Vec<u8> {
 
 /// Decodes a ranges section.
 pub fn decode_ranges(b: &[u8]) -> Result<Vec<Range>, ArtifactError> {
-    if b.len() % RANGE_BYTES != 0 {
+    if !b.len().is_multiple_of(RANGE_BYTES) {
         return Err(ArtifactError::Malformed("a ranges section has a partial record".into()));
     }
     Ok(b.chunks_exact(RANGE_BYTES)

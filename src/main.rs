@@ -11,12 +11,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod compile;
 mod fmt;
+mod inspect;
 mod report;
 
 /// A mail transfer agent whose whole behaviour is written in one policy.
 ///
 /// Write a policy (see docs/language.md), check it with `mailc check`,
+/// compile it with `mailc compile`, look inside with `mailc inspect`, and
 /// keep it tidy with `mailc fmt`.
 #[derive(Parser)]
 #[command(name = "mailc", version, about, long_about, propagate_version = true)]
@@ -28,6 +31,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Check(check::Args),
+    Compile(compile::Args),
+    Inspect(inspect::Args),
     Fmt(fmt::Args),
 }
 
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Fmt(args) => fmt::run(args),
     };
     ExitCode::from(code)

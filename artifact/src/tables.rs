@@ -195,6 +195,17 @@ pub fn in_ranges(ranges: &[Range], ip: u128) -> bool {
     i > 0 && ranges[i - 1].last >= ip
 }
 
+/// Encodes a regexp table's patterns, in table order.
+pub fn encode_patterns(patterns: &[crate::graph::Pattern]) -> Vec<u8> {
+    // INVARIANT: plain data always serialises.
+    postcard::to_allocvec(patterns).unwrap_or_default()
+}
+
+/// Decodes a patterns section.
+pub fn decode_patterns(b: &[u8]) -> Result<Vec<crate::graph::Pattern>, ArtifactError> {
+    postcard::from_bytes(b).map_err(|e| ArtifactError::Malformed(format!("a patterns section: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

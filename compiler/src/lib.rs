@@ -9,6 +9,7 @@ pub mod check;
 pub mod diag;
 pub mod files;
 pub mod load;
+pub mod lower;
 pub mod tables;
 
 pub use check::{check_file, check_text, Checked};

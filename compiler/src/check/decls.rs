@@ -148,6 +148,8 @@ pub struct Table {
     values: String,
     entries: Vec<Entry>,
     items: Vec<ValueItem>,
+    /// Regexp flags per entry (regexp tables only).
+    flags: Vec<String>,
     index: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
 }
@@ -191,6 +193,11 @@ impl Table {
     pub fn values(&self, i: usize) -> impl Iterator<Item = (&str, Span)> + '_ {
         let (first, count) = self.entries[i].values;
         self.items[first as usize..(first + count) as usize].iter().map(|v| (arena(&self.values, v.range), v.span))
+    }
+
+    /// The regexp flags of entry `i` (empty for other tables).
+    pub fn flags(&self, i: usize) -> &str {
+        self.flags.get(i).map_or("", String::as_str)
     }
 
     /// How many values entry `i` has.
@@ -901,6 +908,7 @@ struct Part {
     values: String,
     entries: Vec<Entry>,
     items: Vec<ValueItem>,
+    flags: Vec<String>,
     diags: Vec<Diagnostic>,
 }
 
@@ -1042,6 +1050,9 @@ fn build_part(spec: &Spec, raw: Vec<RawEntry>, source: Option<&str>) -> Part {
             key_span: e.key_span,
             values: (item_mark as u32, (part.items.len() - item_mark) as u32),
         });
+        if spec.key == "regexp" {
+            part.flags.push(e.flags.clone().unwrap_or_default());
+        }
     }
     part
 }
@@ -1112,7 +1123,7 @@ fn merge_parts(table: &mut Table, parts: Vec<Part>) -> Vec<Diagnostic> {
                 .iter()
                 .map(|v| ValueItem { range: (v.range.0 + value_base, v.range.1 + value_base), span: v.span }),
         );
-        for e in &part.entries {
+        for (k, e) in part.entries.iter().enumerate() {
             let entry = Entry {
                 key: (e.key.0 + key_base, e.key.1 + key_base),
                 key_span: e.key_span,
@@ -1152,6 +1163,9 @@ fn merge_parts(table: &mut Table, parts: Vec<Part>) -> Vec<Diagnostic> {
             let (keys, entries, hasher) = (&table.keys, &table.entries, &table.hasher);
             table.index.insert_unique(hash, idx, |&j| hasher.hash_one(arena(keys, entries[j as usize].key)));
             table.entries.push(entry);
+            if let Some(f) = part.flags.get(k) {
+                table.flags.push(f.clone());
+            }
         }
     }
     diags

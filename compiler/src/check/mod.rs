@@ -61,6 +61,8 @@ pub struct Checked {
     pub settings: HashMap<String, SettingValue>,
     /// The parsed files.
     pub policies: Vec<(mailc_lang::FileId, ast::Policy)>,
+    /// Every item of every file, in include order.
+    pub items: Vec<Item>,
 }
 
 impl Checked {
@@ -121,7 +123,7 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
     let mut diags = cx.diags;
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start));
     diags.dedup();
-    Checked { sources: cx.sources, diagnostics: diags, decls: cx.decls, settings: cx.settings, policies }
+    Checked { sources: cx.sources, diagnostics: diags, decls: cx.decls, settings: cx.settings, policies, items }
 }
 
 /// Phase timings on stderr when `MAILC_TIMINGS` is set, for benchmarks.

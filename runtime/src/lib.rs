@@ -1,8 +1,10 @@
 //! mailc runtime: artifact -> decisions -> mail.
 //!
-//! This crate will hold the engine (artifact format, mmap loading, the one
-//! evaluator and its traces), the SMTP server, the durable queue, the
-//! scheduler, the delivery agents and bounce generation. It never depends
-//! on `mailc-lang` or `mailc-compiler`: the daemon sees only the artifact.
-//!
-//! Nothing is implemented here yet; see ROADMAP.md (issues 4 to 6).
+//! `engine` is the one evaluator: it loads an artifact and resolves
+//! recipients (and, next, evaluates SMTP stages), recording a trace when
+//! asked. `mailc test addr`, the policy's tests and the daemon all call
+//! it. It has no tokio and no sockets, and never depends on the language
+//! or compiler crates: the runtime sees only the artifact. The SMTP
+//! server, queue, scheduler and delivery agents come in later issues.
+
+pub mod engine;

@@ -15,12 +15,14 @@ mod compile;
 mod fmt;
 mod inspect;
 mod report;
+mod test_addr;
 
 /// A mail transfer agent whose whole behaviour is written in one policy.
 ///
 /// Write a policy (see docs/language.md), check it with `mailc check`,
-/// compile it with `mailc compile`, look inside with `mailc inspect`, and
-/// keep it tidy with `mailc fmt`.
+/// compile it with `mailc compile`, look inside with `mailc inspect`,
+/// trace addresses through it with `mailc test addr`, and keep it tidy with
+/// `mailc fmt`.
 #[derive(Parser)]
 #[command(name = "mailc", version, about, long_about, propagate_version = true)]
 struct Cli {
@@ -34,6 +36,19 @@ enum Command {
     Compile(compile::Args),
     Inspect(inspect::Args),
     Fmt(fmt::Args),
+    Test(TestArgs),
+}
+
+/// Try a policy out: trace how addresses are resolved.
+#[derive(clap::Args)]
+struct TestArgs {
+    #[command(subcommand)]
+    command: TestCommand,
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    Addr(test_addr::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +58,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Test(TestArgs { command: TestCommand::Addr(args) }) => test_addr::run(args),
     };
     ExitCode::from(code)
 }

@@ -196,7 +196,7 @@ impl Engine {
             if !applies {
                 continue;
             }
-            self.note(w, depth, Some(&rule.origin), || "rule matches".to_string());
+            self.note(w, depth, Some(&rule.origin), || "rule matches:".to_string());
             let flow = self.steps(&rule.steps, &r, class, fate, chain, w);
             match flow? {
                 Flow::Done => return Ok(()),
@@ -275,7 +275,9 @@ impl Engine {
         chain: &mut Vec<String>,
         w: &mut Walk,
     ) -> Result<Flow, Refusal> {
-        let o = Some(&step.origin);
+        // The step first, then the keys it tries and what it does.
+        self.note(w, depth, Some(&step.origin), String::new);
+        let o: Option<&g::Origin> = None;
         let is_local = class == Some("local");
         match &step.kind {
             StepKind::Relocated(l) => {

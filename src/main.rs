@@ -16,6 +16,7 @@ mod fmt;
 mod inspect;
 mod report;
 mod test_addr;
+mod test_run;
 
 /// A mail transfer agent whose whole behaviour is written in one policy.
 ///
@@ -39,11 +40,15 @@ enum Command {
     Test(TestArgs),
 }
 
-/// Try a policy out: trace how addresses are resolved.
+/// Run a policy's tests (`mailc test POLICY`), or trace addresses through
+/// it (`mailc test addr POLICY ADDRESS...`).
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct TestArgs {
     #[command(subcommand)]
-    command: TestCommand,
+    command: Option<TestCommand>,
+    #[command(flatten)]
+    run: Option<test_run::Args>,
 }
 
 #[derive(Subcommand)]
@@ -58,7 +63,12 @@ fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Fmt(args) => fmt::run(args),
-        Command::Test(TestArgs { command: TestCommand::Addr(args) }) => test_addr::run(args),
+        Command::Test(TestArgs { command: Some(TestCommand::Addr(args)), .. }) => test_addr::run(args),
+        Command::Test(TestArgs { run: Some(args), .. }) => test_run::run(args),
+        Command::Test(_) => {
+            eprintln!("error: give a policy to test, or `addr`; see `mailc test --help`");
+            2
+        }
     };
     ExitCode::from(code)
 }

@@ -52,6 +52,18 @@ pub struct Policy {
     pub stages: Vec<Stage>,
     /// `test` blocks.
     pub tests: Vec<Test>,
+    /// `:include:` lists of alias tables, read at compile time, sorted by
+    /// the target as written.
+    pub includes: Vec<IncludeList>,
+}
+
+/// The addresses of one `:include:` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncludeList {
+    /// The alias target as written (`:include:/etc/mail/staff`).
+    pub target: String,
+    /// Its addresses.
+    pub addresses: Vec<String>,
 }
 
 /// A setting's value.

@@ -66,6 +66,14 @@ pub fn compile(checked: &Checked) -> Result<Vec<u8>, LowerError> {
         }
     }
     policy.stages.sort_by_key(|s| mailc_stdlib::stage_index(&s.stage));
+    let mut includes: Vec<(&(mailc_lang::FileId, String), &Vec<String>)> = checked.includes.iter().collect();
+    includes.sort();
+    for ((_, target), addresses) in includes {
+        if !policy.includes.iter().any(|i| i.target == *target) {
+            policy.includes.push(g::IncludeList { target: target.clone(), addresses: addresses.clone() });
+        }
+    }
+    policy.includes.sort_by(|a, b| a.target.cmp(&b.target));
     // The declarations go in last: rules were lowered against them.
     policy.networks = std::mem::take(&mut cx.networks);
     policy.domain_sets = std::mem::take(&mut cx.domain_sets);

@@ -63,6 +63,9 @@ pub struct Checked {
     pub policies: Vec<(mailc_lang::FileId, ast::Policy)>,
     /// Every item of every file, in include order.
     pub items: Vec<Item>,
+    /// The addresses of each `:include:` list, by the file naming it and
+    /// the value as written.
+    pub includes: HashMap<(mailc_lang::FileId, String), Vec<String>>,
 }
 
 impl Checked {
@@ -123,7 +126,15 @@ pub fn check_loaded(loaded: Loaded) -> Checked {
     let mut diags = cx.diags;
     diags.sort_by_key(|d| (d.primary.span.file, d.primary.span.start));
     diags.dedup();
-    Checked { sources: cx.sources, diagnostics: diags, decls: cx.decls, settings: cx.settings, policies, items }
+    Checked {
+        sources: cx.sources,
+        diagnostics: diags,
+        decls: cx.decls,
+        settings: cx.settings,
+        policies,
+        items,
+        includes: cx.includes,
+    }
 }
 
 /// Phase timings on stderr when `MAILC_TIMINGS` is set, for benchmarks.

@@ -23,6 +23,8 @@ pub struct Recipient {
     pub user: String,
     /// The extension, lowercased, without the delimiter.
     pub ext: Option<String>,
+    /// The extension as written.
+    pub ext_as_written: Option<String>,
     /// The delimiter that separated the extension.
     pub delimiter: Option<char>,
 }
@@ -64,7 +66,9 @@ pub fn parse(text: &str, delimiters: &str) -> Result<Recipient, BadAddress> {
     push_lower(&mut key_local, local);
     let (user, ext) = split_extension(&key_local, delimiters);
     let delimiter = ext.map(|_| key_local[user.len()..].chars().next().unwrap_or('+'));
+    let ext_as_written = split_extension(local, delimiters).1.map(str::to_string);
     Ok(Recipient {
+        ext_as_written,
         local: local.to_string(),
         domain: d,
         user: user.to_string(),

@@ -15,10 +15,14 @@ use mailc_artifact::tables::{decode_ranges, ip_bits, Range};
 use mailc_artifact::{Artifact, ArtifactError, Bytes};
 
 pub mod address;
+pub mod dns;
 mod resolve;
+pub mod session;
+mod stages;
 mod tables;
 
 pub use resolve::{Disposition, Final, Reply, Resolution};
+pub use stages::{Facts, Verdict};
 
 /// Who is sending, from where: what templates and conditions may use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +70,7 @@ pub struct Engine {
     depth_limit: usize,
     fanout_limit: usize,
     our_addresses: Vec<u128>,
-    origin_domain: String,
+    pub(crate) origin_domain: String,
 }
 
 impl Engine {

@@ -236,6 +236,7 @@ impl Engine {
             key_local: text.to_lowercase(),
             user: text.to_lowercase(),
             ext: None,
+            ext_as_written: None,
             delimiter: None,
         });
         self.add_final(w, &r, chain, disposition);
@@ -302,6 +303,15 @@ impl Engine {
                 };
                 let mut itself = false;
                 chain.push(r.address());
+                // An `:include:` list read at compile time expands to its
+                // addresses, like the alias's own targets.
+                let values: Vec<String> = values
+                    .into_iter()
+                    .flat_map(|v| match self.graph().includes.iter().find(|i| i.target == v) {
+                        Some(list) => list.addresses.clone(),
+                        None => vec![v],
+                    })
+                    .collect();
                 for v in &values {
                     let target = self.target(v, r, &form, *propagate_extension, *catchall_keeps_local, is_local);
                     if let Some(special) = special_target(&target) {
@@ -379,7 +389,7 @@ impl Engine {
                 Ok(Flow::Done)
             }
             StepKind::LuserRelay(to) => {
-                let to = self.fill(to, r, w.ctx);
+                let to = self.fill(to, Some(r), w.ctx);
                 self.note(w, depth, o, || format!("unknown user: relayed to `{to}`"));
                 chain.push(r.address());
                 let result = self.address(&to, depth + 1, chain, w);
@@ -387,7 +397,7 @@ impl Engine {
                 result.map(|_| Flow::Done)
             }
             StepKind::Bcc(to) => {
-                let to = self.fill(to, r, w.ctx);
+                let to = self.fill(to, Some(r), w.ctx);
                 self.note(w, depth, o, || format!("copy to `{to}`"));
                 chain.push(r.address());
                 let result = self.address(&to, depth + 1, chain, w);
@@ -442,18 +452,7 @@ impl Engine {
         }
         let local_table = meta.key == "local";
         for form in &l.order {
-            let keys: Vec<String> = match form.as_str() {
-                "user+ext@domain" if r.ext.is_some() => vec![r.key()],
-                "user@domain" => vec![format!("{}@{}", r.user, r.domain)],
-                "user+ext" if r.ext.is_some() && (is_local || local_table) => vec![r.key_local.clone()],
-                "user" if is_local || local_table => vec![r.user.clone()],
-                "@domain" => vec![format!("@{}", r.domain)],
-                "user@" => vec![format!("{}@", r.user)],
-                "domain" => vec![r.domain.clone()],
-                ".domain" => parents(&r.domain).map(str::to_string).collect(),
-                _ => Vec::new(),
-            };
-            for key in keys {
+            for key in form_keys(form, r, is_local, local_table) {
                 let hit = table.get(&key);
                 self.note(w, depth, None, || {
                     format!("table `{name}`: `{key}` {}", if hit.is_some() { "hit" } else { "miss" })
@@ -479,10 +478,11 @@ impl Engine {
             None => (v.to_string(), if is_local { r.domain.clone() } else { self.origin_domain.clone() }),
         };
         let delim = r.delimiter.or_else(|| self.delimiters.chars().next()).unwrap_or('+');
+        // Both keep the local part's case as written: it is delivered.
         let local = if keep_local && form == "@domain" {
-            format!("{local}{delim}{}", r.key_local)
+            format!("{local}{delim}{}", r.local)
         } else {
-            match (&r.ext, propagate, form) {
+            match (&r.ext_as_written, propagate, form) {
                 // propagate_unmatched_extensions: the key matched without it.
                 (Some(ext), true, "user@domain" | "user" | "@domain") => format!("{local}{delim}{ext}"),
                 _ => local,
@@ -504,14 +504,14 @@ impl Engine {
             Some(rep) => Reply {
                 code: rep.code,
                 enhanced: rep.enhanced.clone().unwrap_or_else(|| default_enhanced(rep.code)),
-                text: rep.text.as_deref().map_or_else(|| text.to_string(), |t| self.fill(t, r, ctx)),
+                text: rep.text.as_deref().map_or_else(|| text.to_string(), |t| self.fill(t, Some(r), ctx)),
             },
             None => Reply { code, enhanced: enhanced.to_string(), text: format!("<{}>: {text}", r.address()) },
         }
     }
 
     /// Fills a template's placeholders.
-    pub(crate) fn fill(&self, template: &str, r: &Recipient, ctx: &Context) -> String {
+    pub(crate) fn fill(&self, template: &str, r: Option<&Recipient>, ctx: &Context) -> String {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(i) = rest.find(['{', '}']) {
@@ -528,25 +528,45 @@ impl Engine {
                 continue;
             };
             let name = &tail[1..end];
-            let value = match name {
-                "local" => r.user.clone(),
-                "user" => r.local.split(r.delimiter.unwrap_or('\u{0}')).next().unwrap_or(&r.local).to_string(),
-                "ext" => r.ext.clone().unwrap_or_default(),
-                "domain" => r.domain.clone(),
-                "recipient" => r.address(),
-                "original_recipient" => String::new(),
-                "sender" => ctx.sender.clone(),
-                "client.ip" => ctx.client_ip.clone().unwrap_or_default(),
-                "client.name" => ctx.client_name.clone().unwrap_or_else(|| "unknown".into()),
-                "helo" => ctx.helo.clone().unwrap_or_default(),
-                "hostname" => self.origin_domain.clone(),
-                other => format!("{{{other}}}"),
+            let value = match (name, r) {
+                ("local", Some(r)) => r.user.clone(),
+                ("user", Some(r)) => {
+                    r.local.split(r.delimiter.unwrap_or('\u{0}')).next().unwrap_or(&r.local).to_string()
+                }
+                ("ext", Some(r)) => r.ext.clone().unwrap_or_default(),
+                ("domain", Some(r)) => r.domain.clone(),
+                ("recipient", Some(r)) => r.address(),
+                ("local" | "user" | "ext" | "domain" | "recipient", None) => String::new(),
+                ("original_recipient", _) => String::new(),
+                ("sender", _) => ctx.sender.clone(),
+                ("client.ip", _) => ctx.client_ip.clone().unwrap_or_default(),
+                ("client.name", _) => ctx.client_name.clone().unwrap_or_else(|| "unknown".into()),
+                ("helo", _) => ctx.helo.clone().unwrap_or_default(),
+                ("hostname", _) => self.origin_domain.clone(),
+                (other, _) => format!("{{{other}}}"),
             };
             out.push_str(&value);
             rest = &tail[end + 1..];
         }
         out.push_str(rest);
         out
+    }
+}
+
+/// The keys one lookup form makes of an address. Forms that only apply
+/// to local domains (`user+ext`, `user`) are skipped elsewhere, unless the
+/// table is keyed by local parts (aliases).
+pub(crate) fn form_keys(form: &str, r: &Recipient, is_local: bool, local_table: bool) -> Vec<String> {
+    match form {
+        "user+ext@domain" if r.ext.is_some() => vec![r.key()],
+        "user@domain" => vec![format!("{}@{}", r.user, r.domain)],
+        "user+ext" if r.ext.is_some() && (is_local || local_table) => vec![r.key_local.clone()],
+        "user" if is_local || local_table => vec![r.user.clone()],
+        "@domain" => vec![format!("@{}", r.domain)],
+        "user@" => vec![format!("{}@", r.user)],
+        "domain" => vec![r.domain.clone()],
+        ".domain" => parents(&r.domain).map(str::to_string).collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -13,8 +13,10 @@ use clap::{Parser, Subcommand};
 mod check;
 mod compile;
 mod fmt;
+mod graph;
 mod inspect;
 mod report;
+mod table;
 mod test_addr;
 mod test_run;
 
@@ -38,6 +40,8 @@ enum Command {
     Inspect(inspect::Args),
     Fmt(fmt::Args),
     Test(TestArgs),
+    Table(table::Args),
+    Graph(graph::Args),
 }
 
 /// Run a policy's tests (`mailc test POLICY`), or trace addresses through
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Table(args) => table::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Test(TestArgs { command: Some(TestCommand::Addr(args)), .. }) => test_addr::run(args),
         Command::Test(TestArgs { run: Some(args), .. }) => test_run::run(args),
         Command::Test(_) => {

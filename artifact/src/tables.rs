@@ -71,21 +71,70 @@ impl ValuesWriter {
     }
 }
 
+/// The strings of one value, read in place without allocating.
+#[derive(Debug, Clone)]
+pub struct ValueItems<'a> {
+    arena: &'a [u8],
+    at: usize,
+    left: u64,
+}
+
+impl<'a> ValueItems<'a> {
+    /// The value at `offset` in `arena`.
+    pub fn new(arena: &'a [u8], offset: u64) -> Result<ValueItems<'a>, ArtifactError> {
+        let mut at = usize::try_from(offset).map_err(|_| ArtifactError::Malformed("value offset".into()))?;
+        let left = read_varint(arena, &mut at)?;
+        Ok(ValueItems { arena, at, left })
+    }
+
+    /// Where the next item (or, once all are read, the next value) starts.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+
+    /// The next string, `None` after the last.
+    pub fn next_item(&mut self) -> Result<Option<&'a str>, ArtifactError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        let len = usize::try_from(read_varint(self.arena, &mut self.at)?)
+            .map_err(|_| ArtifactError::Malformed("a value length is too long".into()))?;
+        let end = self.at.checked_add(len).filter(|e| *e <= self.arena.len());
+        let end = end.ok_or_else(|| ArtifactError::Malformed("a value runs past its section".into()))?;
+        let bytes = &self.arena[self.at..end];
+        self.at = end;
+        std::str::from_utf8(bytes).map(Some).map_err(|_| ArtifactError::Malformed("a value is not UTF-8".into()))
+    }
+}
+
 /// The strings of the value at `offset` in an arena.
 pub fn read_value(arena: &[u8], offset: u64) -> Result<Vec<&str>, ArtifactError> {
-    let mut at = usize::try_from(offset).map_err(|_| ArtifactError::Malformed("value offset".into()))?;
-    let count = read_varint(arena, &mut at)?;
-    let mut out = Vec::with_capacity(count.min(1024) as usize);
-    for _ in 0..count {
-        let len = read_varint(arena, &mut at)? as usize;
-        let end = at.checked_add(len).filter(|e| *e <= arena.len());
-        let bytes = end
-            .map(|e| &arena[at..e])
-            .ok_or_else(|| ArtifactError::Malformed("a value runs past its section".into()))?;
-        out.push(std::str::from_utf8(bytes).map_err(|_| ArtifactError::Malformed("a value is not UTF-8".into()))?);
-        at += len;
+    let mut items = ValueItems::new(arena, offset)?;
+    let mut out = Vec::with_capacity(items.left.min(1024) as usize);
+    while let Some(item) = items.next_item()? {
+        out.push(item);
     }
     Ok(out)
+}
+
+/// The regular expression a regexp-table entry stands for, with its
+/// flags as regexp_table(5) defines them: case-insensitive unless `i`
+/// toggles it off, `x` extended syntax, `m` multi-line. (A leading `!`
+/// negates the match; that is the caller's to apply.)
+pub fn regexp_pattern(pattern: &str, flags: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 12);
+    if !flags.contains('i') {
+        out.push_str("(?i)");
+    }
+    if flags.contains('x') {
+        out.push_str("(?x)");
+    }
+    if flags.contains('m') {
+        out.push_str("(?m)");
+    }
+    out.push_str(pattern);
+    out
 }
 
 /// Builds an fst map from (key, value offset) pairs in any order; the
@@ -220,6 +269,10 @@ mod tests {
         assert_eq!(read_value(&arena, a).unwrap(), ["alice@example.test", "bob@example.test"]);
         assert_eq!(read_value(&arena, b).unwrap(), ["carol@example.test"]);
         assert!(read_value(&arena, arena.len() as u64 + 3).is_err());
+        // Items read in place; offset() walks from one value to the next.
+        let mut items = ValueItems::new(&arena, a).unwrap();
+        while items.next_item().unwrap().is_some() {}
+        assert_eq!(items.offset() as u64, b);
         assert!(read_value(&[5, 200], 0).is_err());
     }
 

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod files;
 pub mod load;
 pub mod lower;
+pub mod single;
 pub mod tables;
 
 pub use check::{check_file, check_text, Checked};

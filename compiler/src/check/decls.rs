@@ -1171,9 +1171,11 @@ fn merge_parts(table: &mut Table, parts: Vec<Part>) -> Vec<Diagnostic> {
     diags
 }
 
-/// Appends the normalised lookup key of an entry to `out`.
-fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), String> {
-    let k = e.key.as_str();
+/// Appends the lookup form of `key` for a table keyed by `kind` to `out`:
+/// the one normalisation of address, local-part and domain keys, shared
+/// by the checker (table files) and `mailc table query` (keys asked for).
+/// Other kinds are appended as they are.
+pub fn normalize_key(kind: &str, k: &str, out: &mut String) -> Result<(), String> {
     match kind {
         "address" => push_address_key(out, k),
         "local" => {
@@ -1192,6 +1194,18 @@ fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), Stri
             }
             None => push_domain(out, k).map_err(|e| e.0),
         },
+        _ => {
+            out.push_str(k);
+            Ok(())
+        }
+    }
+}
+
+/// Appends the normalised lookup key of an entry to `out`.
+fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), String> {
+    let k = e.key.as_str();
+    match kind {
+        "address" | "local" | "domain" => normalize_key(kind, k, out),
         "cidr" => {
             let c = Cidr::parse(k)?;
             out.push_str(&format!("{}/{}", c.addr, c.prefix));
@@ -1199,20 +1213,7 @@ fn push_table_key(kind: &str, e: &RawEntry, out: &mut String) -> Result<(), Stri
         }
         "regexp" => {
             let flags = e.flags.as_deref().unwrap_or("");
-            // Postfix regexp_table(5): case-insensitive unless `i` toggles
-            // it off; `x` allows spaces and comments; `m` makes `^`/`$`
-            // match at line ends.
-            let mut pattern = String::new();
-            if !flags.contains('i') {
-                pattern.push_str("(?i)");
-            }
-            if flags.contains('x') {
-                pattern.push_str("(?x)");
-            }
-            if flags.contains('m') {
-                pattern.push_str("(?m)");
-            }
-            pattern.push_str(k);
+            let pattern = mailc_artifact::tables::regexp_pattern(k, flags);
             regex::Regex::new(&pattern).map_err(|err| {
                 let text = err.to_string();
                 let last = text.lines().last().unwrap_or("invalid regular expression").trim();

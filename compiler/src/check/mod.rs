@@ -25,7 +25,7 @@ pub mod literal;
 mod relay;
 mod rules;
 
-pub use decls::{DeclKind, DomainSet, Network, Table, Transport};
+pub use decls::{normalize_key, DeclKind, DomainSet, Network, Table, Transport};
 use literal::Cidr;
 
 /// A declared name.

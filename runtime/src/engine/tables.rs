@@ -7,7 +7,7 @@
 //! table's result are filled from the match.
 
 use mailc_artifact::graph::{Storage, Table};
-use mailc_artifact::tables::{decode_patterns, decode_ranges, ip_bits, read_value, Range};
+use mailc_artifact::tables::{decode_patterns, decode_ranges, ip_bits, read_value, regexp_pattern, Range};
 use mailc_artifact::{Artifact, ArtifactError, Bytes};
 use regex::Regex;
 
@@ -29,19 +29,7 @@ impl Prepared {
             Storage::Regexp { patterns } => {
                 let mut out = Vec::new();
                 for p in decode_patterns(artifact.bytes(patterns).as_ref())? {
-                    let mut pattern = String::new();
-                    // regexp_table(5): case-insensitive unless `i` toggles it.
-                    if !p.flags.contains('i') {
-                        pattern.push_str("(?i)");
-                    }
-                    if p.flags.contains('x') {
-                        pattern.push_str("(?x)");
-                    }
-                    if p.flags.contains('m') {
-                        pattern.push_str("(?m)");
-                    }
-                    pattern.push_str(&p.pattern);
-                    let re = Regex::new(&pattern)
+                    let re = Regex::new(&regexp_pattern(&p.pattern, &p.flags))
                         .map_err(|e| ArtifactError::Malformed(format!("table `{}`: {e}", table.name)))?;
                     out.push((re, p.flags.starts_with('!'), p.value));
                 }

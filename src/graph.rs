@@ -24,8 +24,6 @@ use std::path::{Path, PathBuf};
 use mailc_artifact::graph::{self as g, Action, Expr, Lookup, Matcher, RestrictionKind, SetOperand, StepKind};
 use mailc_artifact::Artifact;
 
-use crate::report;
-
 /// Write the decision graph as Graphviz DOT on standard output: a picture
 /// of the policy.
 ///
@@ -75,37 +73,8 @@ type DeclOrigins = HashMap<String, String>;
 /// The artifact at `path`, or the policy there compiled in memory (with
 /// its declarations' origins).
 fn load(path: &Path) -> Result<(Artifact, DeclOrigins), u8> {
-    let is_artifact = std::fs::File::open(path)
-        .and_then(|mut f| {
-            let mut magic = [0; 8];
-            std::io::Read::read_exact(&mut f, &mut magic).map(|_| magic == mailc_artifact::container::MAGIC)
-        })
-        .unwrap_or(false);
-    if is_artifact {
-        return match Artifact::open(path) {
-            Ok(a) => Ok((a, DeclOrigins::new())),
-            Err(e) => {
-                eprintln!("error: `{}`: {e}", path.display());
-                Err(1)
-            }
-        };
-    }
-    let checked = mailc_compiler::check_file(path).map_err(|e| {
-        eprintln!("error: {e}");
-        2
-    })?;
-    if checked.has_errors() {
-        print!("{}", report::human(&checked));
-        return Err(1);
-    }
-    let bytes = mailc_compiler::lower::compile(&checked).map_err(|e| {
-        eprintln!("error: {e}");
-        1
-    })?;
-    let artifact = Artifact::from_bytes(bytes).map_err(|e| {
-        eprintln!("error: {e}");
-        1
-    })?;
+    let (artifact, checked) = crate::test_addr::load_artifact(path)?;
+    let Some(checked) = checked else { return Ok((artifact, DeclOrigins::new())) };
     // Files are named as the artifact names them (relative to the policy).
     let files = &artifact.graph().files;
     let origins = checked

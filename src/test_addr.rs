@@ -58,38 +58,44 @@ pub enum Format {
     Json,
 }
 
-/// Loads an artifact, or compiles a policy in memory; prints diagnostics
-/// and returns the exit status on failure.
-pub fn load_engine(path: &Path) -> Result<Engine, u8> {
+/// The artifact at `path`, or the policy there compiled in memory (then
+/// with its checked form, for callers that want declarations' origins).
+/// Problems are printed; the error is the exit status.
+pub fn load_artifact(path: &Path) -> Result<(Artifact, Option<mailc_compiler::Checked>), u8> {
     let is_artifact = std::fs::File::open(path)
         .and_then(|mut f| {
             let mut magic = [0; 8];
             std::io::Read::read_exact(&mut f, &mut magic).map(|_| magic == mailc_artifact::container::MAGIC)
         })
         .unwrap_or(false);
-    let artifact = if is_artifact {
-        Artifact::open(path).map_err(|e| {
+    if is_artifact {
+        return Artifact::open(path).map(|a| (a, None)).map_err(|e| {
             eprintln!("error: `{}`: {e}", path.display());
             1
-        })?
-    } else {
-        let checked = mailc_compiler::check_file(path).map_err(|e| {
-            eprintln!("error: {e}");
-            2
-        })?;
-        if checked.has_errors() {
-            print!("{}", report::human(&checked));
-            return Err(1);
-        }
-        let bytes = mailc_compiler::lower::compile(&checked).map_err(|e| {
-            eprintln!("error: {e}");
-            1
-        })?;
-        Artifact::from_bytes(bytes).map_err(|e| {
-            eprintln!("error: {e}");
-            1
-        })?
-    };
+        });
+    }
+    let checked = mailc_compiler::check_file(path).map_err(|e| {
+        eprintln!("error: {e}");
+        2
+    })?;
+    if checked.has_errors() {
+        print!("{}", report::human(&checked));
+        return Err(1);
+    }
+    let bytes = mailc_compiler::lower::compile(&checked).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    let artifact = Artifact::from_bytes(bytes).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    Ok((artifact, Some(checked)))
+}
+
+/// Loads an artifact, or compiles a policy in memory, into an engine.
+pub fn load_engine(path: &Path) -> Result<Engine, u8> {
+    let (artifact, _) = load_artifact(path)?;
     Engine::load(artifact).map_err(|e| {
         eprintln!("error: `{}`: {e}", path.display());
         1

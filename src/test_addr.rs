@@ -39,6 +39,12 @@ pub struct Args {
     /// The client authenticated.
     #[arg(long)]
     auth: bool,
+    /// Simulate an SMTP session instead (like `exim -bh`): greeting, EHLO,
+    /// MAIL FROM, a RCPT TO per address, DATA and a short message, each
+    /// reply as the stages give it; with `-`, SMTP lines are read from
+    /// standard input and answered one by one.
+    #[arg(long)]
+    session: bool,
     /// `human` (the trace) or `json` (one object per address).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -117,6 +123,9 @@ pub fn run(args: Args) -> u8 {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    if args.session {
+        return session(&engine, ctx, &args, &mut out);
+    }
     if args.addresses == ["-"] {
         let stdin = std::io::stdin();
         for line in stdin.lock().lines() {
@@ -155,6 +164,50 @@ pub fn run(args: Args) -> u8 {
     } else {
         2
     }
+}
+
+/// A simulated session: each line the client sends, the reply, and the
+/// rules behind it.
+fn session(engine: &Engine, ctx: Context, args: &Args, out: &mut impl Write) -> u8 {
+    let dns = mailc_runtime::engine::dns::StaticResolver::with_test_points();
+    let mut dialogue = mailc_runtime::engine::session::Dialogue::new(engine, &dns, ctx);
+    let lines: Vec<String> = if args.addresses == ["-"] {
+        std::io::stdin().lock().lines().map_while(Result::ok).collect()
+    } else {
+        let mut l = vec![
+            format!("EHLO {}", args.helo.as_deref().unwrap_or("client.example")),
+            format!("MAIL FROM:<{}>", args.from),
+        ];
+        l.extend(args.addresses.iter().map(|a| format!("RCPT TO:<{a}>")));
+        l.extend(["DATA".to_string(), "Subject: test\r\n\r\ntest\r\n.".to_string(), "QUIT".to_string()]);
+        l
+    };
+    let mut text = String::new();
+    let mut trace = Trace::default();
+    let (code, enh, reply) = dialogue.connect(Some(&mut trace));
+    text.push_str(&render_exchange(None, code, &enh, &reply, &trace));
+    for line in &lines {
+        let mut trace = Trace::default();
+        let (code, enh, reply) = dialogue.send(line, Some(&mut trace));
+        text.push_str(&render_exchange(Some(line), code, &enh, &reply, &trace));
+    }
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_ok() {
+        0
+    } else {
+        2
+    }
+}
+
+fn render_exchange(line: Option<&str>, code: u16, enh: &str, reply: &str, trace: &Trace) -> String {
+    let mut s = match line {
+        Some(l) => format!("C: {}\n", l.lines().next().unwrap_or("")),
+        None => "C: (connects)\n".to_string(),
+    };
+    for step in trace.steps.iter().filter(|s| s.origin.is_some() && !s.event.is_empty()) {
+        s.push_str(&format!("   {} {}\n", step.event, step.origin.as_deref().unwrap_or("")));
+    }
+    s.push_str(&format!("S: {code} {enh} {reply}\n").replace("  ", " "));
+    s
 }
 
 fn disposition(engine: &Engine, f: &Final) -> String {

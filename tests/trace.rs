@@ -83,3 +83,38 @@ fn an_artifact_answers_like_its_policy() {
     std::fs::remove_file(&out_path).unwrap();
     assert_eq!(from_policy, from_artifact);
 }
+
+#[test]
+fn a_simulated_session_gives_each_stage_reply() {
+    let (code, out) = mailc(
+        &[
+            "test",
+            "addr",
+            "--session",
+            "--client",
+            "203.0.113.5",
+            "--from",
+            "bob@remote.test",
+            "policy.mailc",
+            "alice@example.test",
+            "x@elsewhere.test",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let replies: Vec<&str> = out.lines().filter(|l| l.starts_with("S: ")).collect();
+    assert_eq!(
+        replies,
+        [
+            "S: 220 mx.example.test ESMTP mailc",
+            "S: 250 mx.example.test",
+            "S: 250 2.1.0 Ok",
+            "S: 250 2.1.5 Ok",
+            "S: 554 5.7.1 <x@elsewhere.test>: Relay access denied",
+            "S: 354 End data with <CR><LF>.<CR><LF>",
+            "S: 250 2.0.0 Ok: queued",
+            "S: 221 2.0.0 Bye",
+        ]
+    );
+    assert!(out.contains("policy.mailc:49: reject relay_denied if not recipient.final"), "{out}");
+}

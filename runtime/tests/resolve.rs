@@ -234,3 +234,29 @@ fn the_trace_cites_rules_and_keys() {
     assert!(text.iter().any(|t| t.contains("table `virtual`: `info@virt.test` hit")), "{text:#?}");
     assert!(text.iter().any(|t| t.contains("delivered by `mailbox`")), "{text:#?}");
 }
+
+/// canonical(5): recipient canonical mapping happens before resolution;
+/// `@domain` values keep the local part. Masquerading strips subdomains,
+/// except listed users and `!host` domains (masquerade_domains,
+/// masquerade_exceptions).
+#[test]
+fn canonical_and_masquerade_rewriting() {
+    use mailc_runtime::engine::rewrite::{Part, Role};
+    let policy = format!(
+        "{BASE}table renamed : address -> address = {{ \"@old.test\" -> \"@example.test\", \"boss@example.test\" -> \"carol@example.test\" }}\n\
+         rewrite {{\n  canonical renamed for recipient\n  masquerade [\"!dev.example.test\", \"example.test\"] except [\"root\"] for sender\n}}\n\
+         recipient {{\n  domain example => deliver mailbox\n  default => deliver relay\n}}\n"
+    );
+    let e = engine(&policy, &[]);
+    assert_eq!(finals(&e, "joe@old.test"), ["joe@example.test -> mailbox"]);
+    assert_eq!(finals(&e, "boss@example.test"), ["carol@example.test -> mailbox"]);
+    assert_eq!(e.rewrite(Role::Sender, Part::Envelope, "alice@host1.office.example.test", None), "alice@example.test");
+    assert_eq!(e.rewrite(Role::Sender, Part::Envelope, "root@host1.example.test", None), "root@host1.example.test");
+    assert_eq!(e.rewrite(Role::Sender, Part::Envelope, "bob@box.dev.example.test", None), "bob@box.dev.example.test");
+    assert_eq!(e.rewrite(Role::Sender, Part::Envelope, "", None), "");
+    // Masquerading is for senders here; recipients keep their subdomain.
+    assert_eq!(
+        e.rewrite(Role::Recipient, Part::Envelope, "alice@host1.example.test", None),
+        "alice@host1.example.test"
+    );
+}

@@ -17,6 +17,7 @@ use mailc_artifact::{Artifact, ArtifactError, Bytes};
 pub mod address;
 pub mod dns;
 mod resolve;
+pub mod rewrite;
 pub mod session;
 mod stages;
 mod tables;

@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use mailc_artifact::graph::{self as g, Lookup, Matcher, StepKind};
 
 use super::address::{self, Recipient};
+use super::rewrite::{Part, Role};
 use super::{parents, Context, Engine, Trace, TraceStep};
 
 /// An SMTP reply with its text filled in.
@@ -116,7 +117,10 @@ fn reply(code: u16, enhanced: &str, text: String) -> Reply {
 
 impl Engine {
     /// Resolves one recipient; fills `trace` when given.
-    pub fn resolve(&self, ctx: &Context, recipient: &str, trace: Option<&mut Trace>) -> Resolution {
+    pub fn resolve(&self, ctx: &Context, recipient: &str, mut trace: Option<&mut Trace>) -> Resolution {
+        // Canonical mapping and masquerading of the envelope recipient come
+        // first, as in Postfix's cleanup; the rules see the result.
+        let rewritten = self.rewrite(Role::Recipient, Part::Envelope, recipient, trace.as_deref_mut());
         let mut w = Walk {
             original: recipient.to_string(),
             finals: Vec::new(),
@@ -125,7 +129,7 @@ impl Engine {
             ctx,
             too_many: false,
         };
-        let outcome = self.address(recipient, 0, &mut Vec::new(), &mut w);
+        let outcome = self.address(&rewritten, 0, &mut Vec::new(), &mut w);
         match outcome {
             Err(Refusal::Reject(r)) => Resolution::Rejected(r),
             Err(Refusal::Defer(r)) => Resolution::Deferred(r),

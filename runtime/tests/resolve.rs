@@ -260,3 +260,28 @@ fn canonical_and_masquerade_rewriting() {
         "alice@host1.example.test"
     );
 }
+
+/// always_bcc, sender_bcc_maps, recipient_bcc_maps and an archive
+/// transport: each copy once, resolved like a recipient.
+#[test]
+fn message_copies() {
+    use mailc_runtime::engine::rewrite::Copy;
+    let policy = format!(
+        "{BASE}transport daily = mbox \"{{state}}/archive/{{date}}\"\n\
+         table sbcc : address -> address = {{ \"boss@example.test\" -> \"audit@example.test\" }}\n\
+         table rbcc : address -> address = {{ \"@virt.test\" -> \"audit@example.test\" }}\n\
+         copy {{\n  bcc \"archive@example.test\"\n  bcc sbcc for sender\n  bcc rbcc for recipient\n  archive daily\n}}\n\
+         recipient {{\n  domain example => deliver mailbox\n  default => deliver relay\n}}\n"
+    );
+    let e = engine(&policy, &[]);
+    let copies = e.copies(&Context::default(), "boss@example.test", &["a@virt.test".into(), "b@virt.test".into()]);
+    let to: Vec<String> = copies
+        .iter()
+        .map(|c| match c {
+            Copy::To(a, _) => a.clone(),
+            Copy::Archive(t) => format!("archive:{}", e.transport_name(*t)),
+        })
+        .collect();
+    assert_eq!(to, ["archive@example.test", "audit@example.test", "archive:daily"]);
+    assert!(matches!(&copies[0], Copy::To(_, Resolution::Accepted(f)) if f.len() == 1));
+}

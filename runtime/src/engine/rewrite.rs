@@ -116,3 +116,56 @@ impl Engine {
         current
     }
 }
+
+/// A copy of a message the `copy` block asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Copy {
+    /// Resolved like any recipient (always_bcc, sender_bcc_maps,
+    /// recipient_bcc_maps): the address and where it goes.
+    To(String, super::Resolution),
+    /// The whole message to an archive transport.
+    Archive(u32),
+}
+
+impl Engine {
+    /// The copies of a message from `sender` to `recipients`, each bcc
+    /// address resolved through the recipient rules (Postfix: always_bcc,
+    /// sender_bcc_maps, recipient_bcc_maps; each address once).
+    pub fn copies(&self, ctx: &super::Context, sender: &str, recipients: &[String]) -> Vec<Copy> {
+        let mut out = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut add = |engine: &Engine, to: String, out: &mut Vec<Copy>| {
+            let key = to.to_lowercase();
+            if !seen.contains(&key) {
+                seen.push(key);
+                let r = engine.resolve(ctx, &to, None);
+                out.push(Copy::To(to, r));
+            }
+        };
+        for stmt in &self.graph().copies {
+            match stmt {
+                mailc_artifact::graph::Copy::Always(to, _) => add(self, to.clone(), &mut out),
+                mailc_artifact::graph::Copy::Table { lookup, role, .. } => {
+                    let who: Vec<&str> =
+                        if role == "sender" { vec![sender] } else { recipients.iter().map(String::as_str).collect() };
+                    for a in who {
+                        let Ok(parsed) = address::parse(a, &self.delimiters) else { continue };
+                        let Some(table) = self.tables.get(lookup.table as usize) else { continue };
+                        let is_local = self.domain_class(&parsed.domain) == Some("local");
+                        let local_table = self.graph().tables[lookup.table as usize].key == "local";
+                        let hit = lookup
+                            .order
+                            .iter()
+                            .flat_map(|f| form_keys(f, &parsed, is_local, local_table))
+                            .find_map(|k| table.get(&k));
+                        for to in hit.into_iter().flatten() {
+                            add(self, to, &mut out);
+                        }
+                    }
+                }
+                mailc_artifact::graph::Copy::Archive(t, _) => out.push(Copy::Archive(*t)),
+            }
+        }
+        out
+    }
+}

@@ -12,14 +12,13 @@
 //! their own clusters. Declarations (tables, domain sets, networks, block
 //! lists, transports) are nodes outside the clusters, linked from the
 //! rules that use them. Every node's label ends with the `file:line` it
-//! was written at (declarations only when the policy itself is given: an
-//! artifact keeps origins for rules and steps, not for declarations).
+//! was written at (the artifact keeps the origins of rules, steps and
+//! declarations).
 //! Output is deterministic: everything is written in policy order.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mailc_artifact::graph::{self as g, Action, Expr, Lookup, Matcher, RestrictionKind, SetOperand, StepKind};
 use mailc_artifact::Artifact;
@@ -32,9 +31,7 @@ use mailc_artifact::Artifact;
 /// recipient rules are a chain with their steps (expand, require, route,
 /// deliver, reject...) and edges to the transports they deliver by; tables,
 /// domain sets, networks and block lists are nodes linked from the rules
-/// that use them. Every rule and step carries the `file:line` it was
-/// written at; declarations too when POLICY is a policy (an artifact does
-/// not record where its declarations were written).
+/// that use them. Every node carries the `file:line` it was written at.
 ///
 /// POLICY may be a policy (checked and compiled in memory; with errors
 /// they are printed as `mailc check` prints them) or an artifact. The
@@ -50,11 +47,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    let (artifact, origins) = match load(&args.policy) {
-        Ok(x) => x,
+    let artifact = match crate::test_addr::load_artifact(&args.policy) {
+        Ok((a, _)) => a,
         Err(code) => return code,
     };
-    let text = dot(&artifact, &origins);
+    let text = dot(&artifact);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -65,29 +62,6 @@ pub fn run(args: Args) -> u8 {
             2
         }
     }
-}
-
-/// `file:line` of each declaration, by name.
-type DeclOrigins = HashMap<String, String>;
-
-/// The artifact at `path`, or the policy there compiled in memory (with
-/// its declarations' origins).
-fn load(path: &Path) -> Result<(Artifact, DeclOrigins), u8> {
-    let (artifact, checked) = crate::test_addr::load_artifact(path)?;
-    let Some(checked) = checked else { return Ok((artifact, DeclOrigins::new())) };
-    // Files are named as the artifact names them (relative to the policy).
-    let files = &artifact.graph().files;
-    let origins = checked
-        .decls
-        .iter()
-        .map(|d| {
-            let file = checked.sources.file(d.span.file);
-            let (line, _) = file.line_col(d.span.start as usize);
-            let name = files.get(d.span.file.0 as usize).cloned().unwrap_or_else(|| file.path.display().to_string());
-            (d.name.clone(), format!("{name}:{line}"))
-        })
-        .collect();
-    Ok((artifact, origins))
 }
 
 /// Escapes a label line for a double-quoted DOT string.
@@ -149,7 +123,6 @@ const AGAIN: &str = "style=bold, color=\"#6a1b9a\", fontcolor=\"#6a1b9a\", const
 struct Dot<'a> {
     p: &'a g::Policy,
     artifact: &'a Artifact,
-    decls: &'a DeclOrigins,
     out: String,
     /// Edges, written after the clusters so that every node is placed by
     /// its own declaration.
@@ -157,8 +130,8 @@ struct Dot<'a> {
 }
 
 /// The DOT text of an artifact's decision graph.
-pub fn dot(artifact: &Artifact, decls: &DeclOrigins) -> String {
-    let mut d = Dot { p: artifact.graph(), artifact, decls, out: String::new(), edges: Vec::new() };
+pub fn dot(artifact: &Artifact) -> String {
+    let mut d = Dot { p: artifact.graph(), artifact, out: String::new(), edges: Vec::new() };
     d.write();
     d.out
 }
@@ -187,7 +160,7 @@ impl<'a> Dot<'a> {
     }
 
     fn decl_origin(&self, name: &str) -> Option<String> {
-        self.decls.get(name).cloned()
+        self.p.declarations.iter().find(|(n, _)| n == name).map(|(_, o)| self.origin(o))
     }
 
     fn write(&mut self) {

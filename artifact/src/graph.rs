@@ -55,6 +55,8 @@ pub struct Policy {
     /// `:include:` lists of alias tables, read at compile time, sorted by
     /// the target as written.
     pub includes: Vec<IncludeList>,
+    /// Where each declared name was declared, in source order.
+    pub declarations: Vec<(String, Origin)>,
 }
 
 /// The addresses of one `:include:` list.

@@ -74,6 +74,7 @@ pub fn compile(checked: &Checked) -> Result<Vec<u8>, LowerError> {
         }
     }
     policy.includes.sort_by(|a, b| a.target.cmp(&b.target));
+    policy.declarations = checked.decls.iter().map(|d| (d.name.clone(), cx.origin(d.span))).collect();
     // The declarations go in last: rules were lowered against them.
     policy.networks = std::mem::take(&mut cx.networks);
     policy.domain_sets = std::mem::take(&mut cx.domain_sets);

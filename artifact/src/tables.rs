@@ -9,16 +9,26 @@
 //! both families. Writers sort what fst needs sorted, so the same input
 //! always gives the same bytes.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::ArtifactError;
 
-/// Builds a value arena, storing each distinct value once.
-#[derive(Debug, Default)]
+/// Builds a value arena, storing each distinct value once. Values are
+/// encoded into a scratch buffer and deduplicated through a hash table of
+/// ranges of the arena itself, so adding a value allocates nothing once
+/// the buffers have grown.
+#[derive(Default)]
 pub struct ValuesWriter {
     bytes: Vec<u8>,
-    seen: HashMap<Vec<u8>, u64>,
+    index: hashbrown::HashTable<(usize, usize)>,
+    hasher: hashbrown::DefaultHashBuilder,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for ValuesWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValuesWriter").field("bytes", &self.bytes.len()).finish()
+    }
 }
 
 fn push_varint(out: &mut Vec<u8>, mut n: u64) {
@@ -50,19 +60,28 @@ impl ValuesWriter {
 
     /// Adds a value (a list of strings) and returns its offset.
     pub fn add<S: AsRef<str>>(&mut self, items: &[S]) -> u64 {
-        let mut enc = Vec::new();
-        push_varint(&mut enc, items.len() as u64);
+        self.add_iter(items.len(), items.iter().map(|s| s.as_ref()))
+    }
+
+    /// Adds a value of `count` strings given by an iterator.
+    pub fn add_iter<'a>(&mut self, count: usize, items: impl IntoIterator<Item = &'a str>) -> u64 {
+        use std::hash::BuildHasher;
+        self.scratch.clear();
+        push_varint(&mut self.scratch, count as u64);
         for s in items {
-            push_varint(&mut enc, s.as_ref().len() as u64);
-            enc.extend_from_slice(s.as_ref().as_bytes());
+            push_varint(&mut self.scratch, s.len() as u64);
+            self.scratch.extend_from_slice(s.as_bytes());
         }
-        if let Some(&at) = self.seen.get(&enc) {
-            return at;
+        let hash = self.hasher.hash_one(&self.scratch[..]);
+        let (bytes, scratch) = (&self.bytes, &self.scratch);
+        if let Some(&(at, _)) = self.index.find(hash, |&(at, len)| &bytes[at..at + len] == scratch.as_slice()) {
+            return at as u64;
         }
-        let at = self.bytes.len() as u64;
-        self.bytes.extend_from_slice(&enc);
-        self.seen.insert(enc, at);
-        at
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(&self.scratch);
+        let (bytes, hasher) = (&self.bytes, &self.hasher);
+        self.index.insert_unique(hash, (at, self.scratch.len()), |&(a, l)| hasher.hash_one(&bytes[a..a + l]));
+        at as u64
     }
 
     /// The arena's bytes.
@@ -139,13 +158,13 @@ pub fn regexp_pattern(pattern: &str, flags: &str) -> String {
 
 /// Builds an fst map from (key, value offset) pairs in any order; the
 /// first of duplicate keys wins (the checker has already reported them).
-pub fn build_map(mut pairs: Vec<(String, u64)>) -> Vec<u8> {
-    pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    pairs.dedup_by(|later, earlier| later.0 == earlier.0);
+pub fn build_map<K: AsRef<[u8]>>(mut pairs: Vec<(K, u64)>) -> Vec<u8> {
+    pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    pairs.dedup_by(|later, earlier| later.0.as_ref() == earlier.0.as_ref());
     let mut b = fst::MapBuilder::memory();
     for (k, v) in pairs {
         // INVARIANT: keys are sorted and distinct, so insert cannot fail.
-        let _ = b.insert(k.as_bytes(), v);
+        let _ = b.insert(k, v);
     }
     b.into_inner().unwrap_or_default()
 }
@@ -278,8 +297,8 @@ mod tests {
 
     #[test]
     fn maps_and_sets_are_deterministic_whatever_the_input_order() {
-        let m1 = build_map(vec![("b".into(), 2), ("a".into(), 1)]);
-        let m2 = build_map(vec![("a".into(), 1), ("b".into(), 2)]);
+        let m1 = build_map(vec![("b", 2), ("a", 1)]);
+        let m2 = build_map(vec![("a", 1), ("b", 2)]);
         assert_eq!(m1, m2);
         let map = fst::Map::new(m1).unwrap();
         assert_eq!(map.get("b"), Some(2));

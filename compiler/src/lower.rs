@@ -201,10 +201,7 @@ impl<'a> Lower<'a> {
                 DeclKind::Table(tab) => {
                     let mut values = t::ValuesWriter::new();
                     let offsets: Vec<u64> = (0..tab.len())
-                        .map(|e| {
-                            let v: Vec<&str> = tab.values(e).map(|(v, _)| v).collect();
-                            values.add(&v)
-                        })
+                        .map(|e| values.add_iter(tab.value_count(e), tab.values(e).map(|(v, _)| v)))
                         .collect();
                     let storage = match tab.key.as_str() {
                         "cidr" => {
@@ -230,8 +227,7 @@ impl<'a> Lower<'a> {
                             g::Storage::Regexp { patterns: self.section(SectionKind::Patterns, bytes) }
                         }
                         _ => {
-                            let pairs =
-                                offsets.iter().enumerate().map(|(e, off)| (tab.key(e).to_string(), *off)).collect();
+                            let pairs = offsets.iter().enumerate().map(|(e, off)| (tab.key(e), *off)).collect();
                             g::Storage::Map { keys: self.section(SectionKind::FstMap, t::build_map(pairs)) }
                         }
                     };

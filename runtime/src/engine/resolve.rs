@@ -109,6 +109,8 @@ struct Walk<'a> {
     trace: Option<&'a mut Trace>,
     ctx: &'a Context,
     too_many: bool,
+    /// Scratch space for lookup keys.
+    buf: String,
 }
 
 fn reply(code: u16, enhanced: &str, text: String) -> Reply {
@@ -128,6 +130,7 @@ impl Engine {
             trace,
             ctx,
             too_many: false,
+            buf: String::new(),
         };
         let outcome = self.address(&rewritten, 0, &mut Vec::new(), &mut w);
         match outcome {
@@ -180,7 +183,19 @@ impl Engine {
                 reply(554, "5.4.6", format!("<{}>: mail forwarding loop: expansion nested too deep", r.address()));
             return self.refuse_or_bounce(depth, text, chain, w, Refusal::Reject(rep));
         }
-        let class = self.domain_class(&r.domain);
+        // Which domain sets hold the domain, asked once for the class and
+        // for every `domain SET =>` rule.
+        let sets = self.graph().domain_sets.len();
+        let mut member: Vec<Option<bool>> = vec![None; sets];
+        let mut in_set = |s: u32| *member[s as usize].get_or_insert_with(|| self.set_contains(s, &r.domain));
+        let class = if r.domain.starts_with('[') {
+            self.domain_class(&r.domain)
+        } else {
+            let g = self.graph();
+            (0..sets as u32)
+                .find(|&i| g.domain_sets[i as usize].class.is_some() && in_set(i))
+                .and_then(|i| g.domain_sets[i as usize].class.as_deref())
+        };
         // The depth at which a refusal counts: deeper once the address has
         // expanded to itself (see `Flow::PassItself`).
         let mut fate = depth;
@@ -191,7 +206,8 @@ impl Engine {
         for rule in &self.graph().recipient {
             let applies = match &rule.matcher {
                 Matcher::All | Matcher::Default => true,
-                Matcher::DomainSet(s) => self.set_contains(*s, &r.domain),
+                Matcher::DomainSet(s) if (*s as usize) < sets => in_set(*s),
+                Matcher::DomainSet(_) => false,
                 Matcher::Domains(list) => {
                     list.iter().any(|d| *d == r.domain || parents(&r.domain).any(|p| p == d.as_str()))
                 }
@@ -455,18 +471,25 @@ impl Engine {
             return hit.map(|v| (v, "regexp".to_string()));
         }
         let local_table = meta.key == "local";
+        // Keys are built in one reused buffer: a lookup allocates only
+        // for what it finds.
+        let mut buf = std::mem::take(&mut w.buf);
+        let mut found = None;
         for form in &l.order {
-            for key in form_keys(form, r, is_local, local_table) {
-                let hit = table.get(&key);
+            found = probe_form(form, r, is_local, local_table, &mut buf, |key| {
+                let hit = table.get(key);
                 self.note(w, depth, None, || {
                     format!("table `{name}`: `{key}` {}", if hit.is_some() { "hit" } else { "miss" })
                 });
-                if let Some(v) = hit {
-                    return Some((v, form.clone()));
-                }
+                hit
+            })
+            .map(|v| (v, form.clone()));
+            if found.is_some() {
+                break;
             }
         }
-        None
+        w.buf = buf;
+        found
     }
 
     /// An expansion result as an address: bare names get a domain, an
@@ -561,17 +584,12 @@ impl Engine {
 /// to local domains (`user+ext`, `user`) are skipped elsewhere, unless the
 /// table is keyed by local parts (aliases).
 pub(crate) fn form_keys(form: &str, r: &Recipient, is_local: bool, local_table: bool) -> Vec<String> {
-    match form {
-        "user+ext@domain" if r.ext.is_some() => vec![r.key()],
-        "user@domain" => vec![format!("{}@{}", r.user, r.domain)],
-        "user+ext" if r.ext.is_some() && (is_local || local_table) => vec![r.key_local.clone()],
-        "user" if is_local || local_table => vec![r.user.clone()],
-        "@domain" => vec![format!("@{}", r.domain)],
-        "user@" => vec![format!("{}@", r.user)],
-        "domain" => vec![r.domain.clone()],
-        ".domain" => parents(&r.domain).map(str::to_string).collect(),
-        _ => Vec::new(),
-    }
+    let mut out = Vec::new();
+    probe_form(form, r, is_local, local_table, &mut String::new(), |k| {
+        out.push(k.to_string());
+        None::<()>
+    });
+    out
 }
 
 /// Alias targets that are not addresses.
@@ -588,7 +606,57 @@ fn special_target(v: &str) -> Option<Disposition> {
 }
 
 fn same_address(target: &str, r: &Recipient, delimiters: &str) -> bool {
+    // Plain ASCII addresses compare without parsing (the common case).
+    if target.is_ascii() && !target.contains(['"', '[']) {
+        let t = target.trim_end_matches('.');
+        let (local, domain) = t.rsplit_once('@').unwrap_or((t, ""));
+        return local.eq_ignore_ascii_case(&r.key_local) && domain.eq_ignore_ascii_case(&r.domain);
+    }
     address::parse(target, delimiters).is_ok_and(|t| t.key() == r.key())
+}
+
+/// Calls `probe` with each key one lookup form makes of `r`, built in
+/// `buf`, until one returns something. Forms that only apply to local
+/// domains (`user+ext`, `user`) are skipped elsewhere, unless the table is
+/// keyed by local parts (aliases).
+pub(crate) fn probe_form<T>(
+    form: &str,
+    r: &Recipient,
+    is_local: bool,
+    local_table: bool,
+    buf: &mut String,
+    mut probe: impl FnMut(&str) -> Option<T>,
+) -> Option<T> {
+    buf.clear();
+    match form {
+        "user+ext@domain" if r.ext.is_some() => {
+            buf.push_str(&r.key_local);
+            buf.push('@');
+            buf.push_str(&r.domain);
+            probe(buf)
+        }
+        "user@domain" => {
+            buf.push_str(&r.user);
+            buf.push('@');
+            buf.push_str(&r.domain);
+            probe(buf)
+        }
+        "user+ext" if r.ext.is_some() && (is_local || local_table) => probe(&r.key_local),
+        "user" if is_local || local_table => probe(&r.user),
+        "@domain" => {
+            buf.push('@');
+            buf.push_str(&r.domain);
+            probe(buf)
+        }
+        "user@" => {
+            buf.push_str(&r.user);
+            buf.push('@');
+            probe(buf)
+        }
+        "domain" => probe(&r.domain),
+        ".domain" => parents(&r.domain).find_map(probe),
+        _ => None,
+    }
 }
 
 /// The enhanced code a bare reply code implies (RFC 3463: x.0.0).

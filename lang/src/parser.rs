@@ -75,14 +75,59 @@ pub fn parse_recovering(file: FileId, text: &str) -> (Policy, Vec<SyntaxError>) 
 /// The words that start top-level items: the first twelve reserved words.
 const ITEM_KEYWORDS: &[&str] = RESERVED.split_at(12).0;
 
+/// What a byte of policy text is part of, for the scans that run before
+/// (or instead of) the parser: code, a string literal (quotes included),
+/// or a comment. A string ends at its closing quote or at the end of the
+/// line; a comment at the end of the line (the newline is code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lexical {
+    Code,
+    Str,
+    Comment,
+}
+
+/// Every byte of `text` with its [`Lexical`] class.
+fn lexical(text: &str) -> impl Iterator<Item = (usize, u8, Lexical)> + '_ {
+    let mut state = Lexical::Code;
+    let mut escaped = false;
+    text.bytes().enumerate().map(move |(i, b)| {
+        let class = match state {
+            Lexical::Str => {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"' | b'\n') => state = Lexical::Code,
+                    _ => {}
+                }
+                Lexical::Str
+            }
+            Lexical::Comment if b == b'\n' => {
+                state = Lexical::Code;
+                Lexical::Code
+            }
+            Lexical::Comment => Lexical::Comment,
+            Lexical::Code => match b {
+                b'"' => {
+                    state = Lexical::Str;
+                    Lexical::Str
+                }
+                b'#' => {
+                    state = Lexical::Comment;
+                    Lexical::Comment
+                }
+                _ => Lexical::Code,
+            },
+        };
+        (i, b, class)
+    })
+}
+
 /// Byte offsets where top-level items may start (always including 0).
 fn item_starts(text: &str) -> Vec<usize> {
-    let bytes = text.as_bytes();
     let mut starts = vec![0];
-    let (mut depth, mut i, mut in_string, mut line_start) = (0usize, 0, false, true);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if line_start && i > 0 && b.is_ascii_alphabetic() && !in_string {
+    let (mut depth, mut line_start) = (0usize, false);
+    for (i, b, class) in lexical(text) {
+        if line_start && class == Lexical::Code && b.is_ascii_alphabetic() {
             let word: String =
                 text[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
             if depth == 0 || ITEM_KEYWORDS.contains(&word.as_str()) {
@@ -91,26 +136,13 @@ fn item_starts(text: &str) -> Vec<usize> {
             }
         }
         line_start = b == b'\n';
-        if in_string {
+        if class == Lexical::Code {
             match b {
-                b'\\' => i += 1,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'#' => {
-                    while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
-                        i += 1;
-                    }
-                }
                 b'(' | b'[' | b'{' => depth += 1,
                 b')' | b']' | b'}' => depth = depth.saturating_sub(1),
                 _ => {}
             }
         }
-        i += 1;
     }
     starts
 }
@@ -141,58 +173,40 @@ pub const MAX_NESTING: usize = 32;
 
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
     let bytes = text.as_bytes();
-    let (mut depth, mut i, mut in_string) = (0usize, 0, false);
+    let mut depth = 0usize;
     // `not not not ...` recurses too: count `not`s in a row.
     let mut nots = 0usize;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !in_string && b.is_ascii_alphabetic() && (i == 0 || !is_word_byte(bytes[i - 1])) {
+    let too_deep = |at: usize, len: usize, message: String| SyntaxError {
+        span: Span::new(file, at, at + len),
+        message,
+        expected: Vec::new(),
+    };
+    for (i, b, class) in lexical(text) {
+        if class != Lexical::Code {
+            continue;
+        }
+        let word_start = b.is_ascii_alphabetic() && (i == 0 || !is_word_byte(bytes[i - 1]));
+        if word_start {
             let len = bytes[i..].iter().take_while(|c| is_word_byte(**c)).count();
             if &bytes[i..i + len] == b"not" {
                 nots += 1;
                 if nots > MAX_NESTING {
-                    return Err(SyntaxError {
-                        span: Span::new(file, i, i + len),
-                        message: format!("more than {MAX_NESTING} `not` in a row"),
-                        expected: Vec::new(),
-                    });
+                    return Err(too_deep(i, len, format!("more than {MAX_NESTING} `not` in a row")));
                 }
             } else {
                 nots = 0;
             }
-            i += len;
-            continue;
         }
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'#' => {
-                    while i < bytes.len() && bytes[i] != b'\n' {
-                        i += 1;
-                    }
-                    continue;
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(too_deep(i, 1, format!("nesting deeper than {MAX_NESTING} levels")));
                 }
-                b'(' | b'[' | b'{' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Err(SyntaxError {
-                            span: Span::new(file, i, i + 1),
-                            message: format!("nesting deeper than {MAX_NESTING} levels"),
-                            expected: Vec::new(),
-                        });
-                    }
-                }
-                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
             }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        i += 1;
     }
     Ok(())
 }
@@ -994,31 +1008,10 @@ impl Lower {
 /// Length of `text` up to the end of its last token (not whitespace,
 /// not inside a comment).
 fn code_end(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    let (mut i, mut end, mut in_string) = (0, 0, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            end = i + 1;
-        } else if b == b'#' {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-            continue;
-        } else if b == b'"' {
-            in_string = true;
-            end = i + 1;
-        } else if !b.is_ascii_whitespace() {
-            end = i + 1;
-        }
-        i += 1;
-    }
-    end.min(text.len())
+    lexical(text)
+        .filter(|(_, b, class)| *class == Lexical::Str || (*class == Lexical::Code && !b.is_ascii_whitespace()))
+        .last()
+        .map_or(0, |(i, _, _)| i + 1)
 }
 
 /// The children of a pair, without keyword tokens.

@@ -409,21 +409,9 @@ impl Engine {
                 Ok(Flow::Done)
             }
             StepKind::LuserRelay(to) => {
-                let to = self.fill(to, Some(r), w.ctx);
-                self.note(w, depth, o, || format!("unknown user: relayed to `{to}`"));
-                chain.push(r.address());
-                let result = self.address(&to, depth + 1, chain, w);
-                chain.pop();
-                result.map(|_| Flow::Done)
+                self.redirect(to, "unknown user: relayed to", r, depth, chain, w).map(|_| Flow::Done)
             }
-            StepKind::Bcc(to) => {
-                let to = self.fill(to, Some(r), w.ctx);
-                self.note(w, depth, o, || format!("copy to `{to}`"));
-                chain.push(r.address());
-                let result = self.address(&to, depth + 1, chain, w);
-                chain.pop();
-                result.map(|_| Flow::Pass)
-            }
+            StepKind::Bcc(to) => self.redirect(to, "copy to", r, depth, chain, w).map(|_| Flow::Pass),
             StepKind::Reject(rep) => {
                 let rep = self.reply_or(rep.as_ref(), 550, "5.1.1", "Recipient address rejected", r, w.ctx);
                 self.note(w, depth, o, || format!("rejected: {rep}"));
@@ -447,6 +435,25 @@ impl Engine {
                 Ok(Flow::Done)
             }
         }
+    }
+
+    /// Resolves the address a luser relay or bcc names (a template), one
+    /// level deeper, as expanded from `r`.
+    fn redirect(
+        &self,
+        to: &str,
+        what: &str,
+        r: &Recipient,
+        depth: usize,
+        chain: &mut Vec<String>,
+        w: &mut Walk,
+    ) -> Result<(), Refusal> {
+        let to = self.fill(to, Some(r), w.ctx);
+        self.note(w, depth, None, || format!("{what} `{to}`"));
+        chain.push(r.address());
+        let result = self.address(&to, depth + 1, chain, w);
+        chain.pop();
+        result
     }
 
     /// Looks `r` up in the order given; returns the values and the form

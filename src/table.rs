@@ -304,7 +304,7 @@ fn query(args: QueryArgs) -> u8 {
 }
 
 /// An fst map's lookup: a key's value offset.
-type MapGet = Box<dyn Fn(&str) -> Option<u64>>;
+type MapGet = Box<dyn Fn(&str) -> Option<u64> + Send + Sync>;
 
 /// How a table finds keys.
 enum Index {
@@ -453,14 +453,42 @@ impl Table {
     /// Keys from standard input, one per line (blank lines skipped):
     /// `key<TAB>value` per key found. Returns whether any was missing.
     fn batch(&self, input: &mut impl BufRead, out: &mut impl Write) -> std::io::Result<bool> {
-        let (mut line, mut norm) = (Vec::new(), String::new());
+        // Keys are read in blocks of whole lines; each block is split
+        // between the cores and the answers are written in input order.
+        const BLOCK: usize = 4 << 20;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         let mut missing = false;
+        let mut block = Vec::with_capacity(BLOCK);
         loop {
-            line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
+            block.clear();
+            while block.len() < BLOCK && input.read_until(b'\n', &mut block)? > 0 {}
+            if block.is_empty() {
                 return Ok(missing);
             }
-            let Ok(text) = std::str::from_utf8(&line) else {
+            let chunks = split_lines(&block, threads);
+            let answers: Vec<(Vec<u8>, bool)> = if chunks.len() == 1 {
+                vec![self.batch_chunk(chunks[0])]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = chunks.iter().map(|c| scope.spawn(move || self.batch_chunk(c))).collect();
+                    handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+                })
+            };
+            for (bytes, m) in answers {
+                out.write_all(&bytes)?;
+                missing |= m;
+            }
+        }
+    }
+
+    /// Answers the keys of a chunk of lines: `key<TAB>value` for each one
+    /// found, and whether any was missing.
+    fn batch_chunk(&self, chunk: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(chunk.len() * 2);
+        let mut norm = String::new();
+        let mut missing = false;
+        for line in chunk.split(|b| *b == b'\n') {
+            let Ok(text) = std::str::from_utf8(line) else {
                 missing = true;
                 continue;
             };
@@ -470,16 +498,37 @@ impl Table {
             }
             match self.find(key, &mut norm) {
                 Ok(Some(hit)) => {
-                    out.write_all(key.as_bytes())?;
-                    out.write_all(b"\t")?;
-                    self.write_value(&hit, key, &norm, out)?;
-                    out.write_all(b"\n")?;
+                    out.extend_from_slice(key.as_bytes());
+                    out.push(b'\t');
+                    // INVARIANT: writing to a Vec cannot fail; a malformed
+                    // value (refused at load) would leave the line short.
+                    let _ = self.write_value(&hit, key, &norm, &mut out);
+                    out.push(b'\n');
                 }
                 Ok(None) | Err(_) => missing = true,
             }
         }
+        (out, missing)
     }
 }
+/// Cuts `block` into about `n` runs of whole lines.
+fn split_lines(block: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    for k in 1..n {
+        let target = (block.len() * k / n).max(start);
+        match block[target..].iter().position(|b| *b == b'\n') {
+            Some(p) => {
+                out.push(&block[start..target + p + 1]);
+                start = target + p + 1;
+            }
+            None => break,
+        }
+    }
+    out.push(&block[start..]);
+    out
+}
+
 fn invalid(e: mailc_artifact::ArtifactError) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
 }

@@ -118,3 +118,30 @@ fn a_simulated_session_gives_each_stage_reply() {
     );
     assert!(out.contains("policy.mailc:49: reject relay_denied if not recipient.final"), "{out}");
 }
+
+/// `mailc test addr` in another example's directory.
+fn mailc_in(example: &str, args: &[&str]) -> (i32, String) {
+    let dir = format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"));
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_mailc")).current_dir(dir).args(args).env("NO_COLOR", "1").output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn example_traces() {
+    for (example, name, address) in [
+        ("small-office", "staff_list", "staff@office.example.com"),
+        ("small-office", "unknown_user_to_the_front_desk", "stranger@office.example.com"),
+        ("virtual-hosting", "qmail_catch_all", "Newsletter@joe.test"),
+        ("virtual-hosting", "relocated", "dave@example.com"),
+        ("virtual-hosting", "routed_domain", "someone@example.net"),
+        ("backup-mx", "relay_recipient_with_extension", "Alice+News@Example.COM"),
+        ("backup-mx", "unknown_relay_recipient", "nobody@example.com"),
+        ("null-client", "everything_to_the_relay", "customer@example.net"),
+        ("public-mx", "hosted_user", "Alice+Orders@Example.COM"),
+    ] {
+        let (code, out) = mailc_in(example, &["test", "addr", "policy.mailc", address]);
+        assert_eq!(code, 0, "{example}: {out}");
+        insta::assert_snapshot!(format!("trace_{}_{name}", example.replace('-', "_")), out);
+    }
+}

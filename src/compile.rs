@@ -28,6 +28,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        mailc_compiler::progress::set(Box::new(Bar::new()));
+    }
     let checked = match mailc_compiler::check_file(&args.policy) {
         Ok(c) => c,
         Err(e) => {
@@ -75,4 +78,73 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A progress bar on standard error for large tables, redrawn at most ten
+/// times a second.
+struct Bar {
+    start: std::time::Instant,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Bar {
+    fn new() -> Bar {
+        Bar { start: std::time::Instant::now(), last: std::sync::Mutex::new(None) }
+    }
+}
+
+impl mailc_compiler::progress::Progress for Bar {
+    fn table(&self, table: &str, done: u64, total: u64, rows: u64) {
+        let Ok(mut last) = self.last.lock() else { return };
+        let now = std::time::Instant::now();
+        let finished = done >= total;
+        if !finished && last.is_some_and(|l| now.duration_since(l).as_millis() < 100) {
+            return;
+        }
+        *last = Some(now);
+        let line = render(table, done, total, rows, now.duration_since(self.start).as_secs_f64());
+        eprint!("\r{line}{}", if finished { "\n" } else { "" });
+    }
+}
+
+/// `table virtual: [#########...........]  45%  450,000 rows  1,200,000 rows/s`
+fn render(table: &str, done: u64, total: u64, rows: u64, seconds: f64) -> String {
+    let pct = (done.min(total) * 100).checked_div(total).unwrap_or(100) as usize;
+    let filled = pct / 5;
+    let rate = if seconds > 0.0 { (rows as f64 / seconds) as u64 } else { 0 };
+    format!(
+        "table {table}: [{}{}] {pct:>3}%  {} rows  {} rows/s",
+        "#".repeat(filled),
+        ".".repeat(20 - filled),
+        thousands(rows),
+        thousands(rate)
+    )
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_shows_share_rows_and_rate() {
+        assert_eq!(
+            render("virtual", 450, 1000, 450_000, 0.375),
+            "table virtual: [#########...........]  45%  450,000 rows  1,200,000 rows/s"
+        );
+        assert_eq!(render("t", 10, 10, 7, 0.0), "table t: [####################] 100%  7 rows  0 rows/s");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
 }

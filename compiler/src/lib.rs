@@ -10,6 +10,7 @@ pub mod diag;
 pub mod files;
 pub mod load;
 pub mod lower;
+pub mod progress;
 pub mod single;
 pub mod tables;
 

@@ -914,17 +914,20 @@ struct Part {
 
 /// Files larger than this are read by several threads.
 const PARALLEL_BYTES: usize = 1 << 20;
+/// The size of a chunk of a large file.
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// Reads one table file into parts: large files in the line-oriented
 /// formats are cut at entry boundaries and read on several threads.
 fn read_parts(fmt: Format, id: mailc_lang::FileId, text: &str, spec: &Spec) -> Vec<Part> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    let chunks =
-        if text.len() >= PARALLEL_BYTES && threads > 1 && matches!(fmt, Format::Postfix | Format::Tsv | Format::List) {
-            split_at_entries(text, threads)
-        } else {
-            vec![(0, text)]
-        };
+    // Large files are cut into chunks of about CHUNK_BYTES that the threads
+    // take in turn, so the work stays balanced and progress can be shown.
+    let chunks = if text.len() >= PARALLEL_BYTES && matches!(fmt, Format::Postfix | Format::Tsv | Format::List) {
+        split_at_entries(text, text.len().div_ceil(CHUNK_BYTES))
+    } else {
+        vec![(0, text)]
+    };
     let work = |(offset, chunk): (usize, &str)| {
         let parsed = tables::read(fmt, id, chunk);
         let mut entries = parsed.entries;
@@ -951,10 +954,28 @@ fn read_parts(fmt: Format, id: mailc_lang::FileId, text: &str, spec: &Spec) -> V
     if chunks.len() == 1 {
         return chunks.into_iter().map(work).collect();
     }
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let (bytes_done, rows_done) = (AtomicU64::new(0), AtomicU64::new(0));
+    let slots: Vec<std::sync::Mutex<Option<Part>>> = chunks.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks.into_iter().map(|c| scope.spawn(move || work(c))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
+        for _ in 0..threads.min(chunks.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&chunk) = chunks.get(i) else { break };
+                let part = work(chunk);
+                let done = bytes_done.fetch_add(chunk.1.len() as u64, Ordering::Relaxed) + chunk.1.len() as u64;
+                let rows =
+                    rows_done.fetch_add(part.entries.len() as u64, Ordering::Relaxed) + part.entries.len() as u64;
+                crate::progress::table(&spec.name, done, text.len() as u64, rows);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(part);
+                }
+            });
+        }
+    });
+    // Parts in file order, so entries keep their order.
+    slots.into_iter().filter_map(|s| s.into_inner().ok().flatten()).collect()
 }
 
 /// Cuts `text` into about `n` chunks, each starting at the beginning of
@@ -1112,6 +1133,10 @@ fn merge_parts(table: &mut Table, parts: Vec<Part>) -> Vec<Diagnostic> {
     let total: usize = parts.iter().map(|p| p.entries.len()).sum();
     table.entries.reserve(total);
     table.index.reserve(total, |_| 0);
+    // The arenas grow once, not by doubling across parts.
+    table.keys.reserve(parts.iter().map(|p| p.keys.len()).sum());
+    table.values.reserve(parts.iter().map(|p| p.values.len()).sum());
+    table.items.reserve(parts.iter().map(|p| p.items.len()).sum());
     for mut part in parts {
         diags.append(&mut part.diags);
         let (key_base, value_base, item_base) =

@@ -13,6 +13,7 @@
 //! recipient itself is the answer; a refusal of an address it expanded to
 //! becomes a bounce for that address only, as at delivery time.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use mailc_artifact::graph::{self as g, Lookup, Matcher, StepKind};
@@ -303,7 +304,7 @@ impl Engine {
         match &step.kind {
             StepKind::Relocated(l) => {
                 let Some((values, _)) = self.lookup(l, r, is_local, depth, w) else { return Ok(Flow::Pass) };
-                let new = values.first().cloned().unwrap_or_default();
+                let new = values.first().map(|v| v.to_string()).unwrap_or_default();
                 self.note(w, depth, o, || format!("relocated to `{new}`"));
                 // relocated(5), as LANGUAGE.md fixes it: 551 with the new address.
                 let rep = reply(
@@ -325,10 +326,10 @@ impl Engine {
                 chain.push(r.address());
                 // An `:include:` list read at compile time expands to its
                 // addresses, like the alias's own targets.
-                let values: Vec<String> = values
+                let values: Vec<Cow<'_, str>> = values
                     .into_iter()
                     .flat_map(|v| match self.graph().includes.iter().find(|i| i.target == v) {
-                        Some(list) => list.addresses.clone(),
+                        Some(list) => list.addresses.iter().map(|a| Cow::Borrowed(a.as_str())).collect(),
                         None => vec![v],
                     })
                     .collect();
@@ -371,7 +372,7 @@ impl Engine {
                         None => Ok(Flow::Pass),
                     };
                 };
-                let route = values.first().cloned().unwrap_or_default();
+                let route = values.first().map(|v| v.to_string()).unwrap_or_default();
                 let (name, hop) = match route.split_once(':') {
                     Some((n, h)) => (n, Some(h.to_string()).filter(|h| !h.is_empty())),
                     None => (route.as_str(), None),
@@ -465,7 +466,7 @@ impl Engine {
         is_local: bool,
         depth: usize,
         w: &mut Walk,
-    ) -> Option<(Vec<String>, String)> {
+    ) -> Option<(Vec<Cow<'_, str>>, String)> {
         let table = self.tables.get(l.table as usize)?;
         let meta = self.graph().tables.get(l.table as usize)?;
         let name = meta.name.as_str();

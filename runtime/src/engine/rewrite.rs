@@ -70,7 +70,7 @@ impl Engine {
                 let new = match new.strip_prefix('@') {
                     Some(domain) => format!("{}@{domain}", parsed.local),
                     None if !new.contains('@') => format!("{new}@{}", parsed.domain),
-                    None => new,
+                    None => new.into_owned(),
                 };
                 if let Some(t) = trace.as_deref_mut() {
                     t.steps.push(TraceStep {
@@ -159,7 +159,7 @@ impl Engine {
                             .flat_map(|f| form_keys(f, &parsed, is_local, local_table))
                             .find_map(|k| table.get(&k));
                         for to in hit.into_iter().flatten() {
-                            add(self, to, &mut out);
+                            add(self, to.into_owned(), &mut out);
                         }
                     }
                 }

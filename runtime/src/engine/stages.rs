@@ -432,7 +432,7 @@ impl Engine {
         let table = self.tables.get(lookup.table as usize)?;
         let meta = self.graph().tables.get(lookup.table as usize)?;
         if meta.key == "regexp" || meta.key == "cidr" {
-            return table.get(value).map(|v| (value.to_string(), v));
+            return table.get(value).map(|v| (value.to_string(), v.into_iter().map(|c| c.into_owned()).collect()));
         }
         // An address value uses the address forms; a domain or a local
         // part is looked up as itself and, for domains, its parents.
@@ -446,7 +446,7 @@ impl Engine {
                 .chain(if meta.key == "domain" { parents(value).map(str::to_string).collect() } else { Vec::new() })
                 .collect(),
         };
-        keys.into_iter().find_map(|k| table.get(&k).map(|v| (k, v)))
+        keys.into_iter().find_map(|k| table.get(&k).map(|v| (k, v.into_iter().map(|c| c.into_owned()).collect())))
     }
 
     fn check(

@@ -7,7 +7,9 @@
 //! table's result are filled from the match.
 
 use mailc_artifact::graph::{Storage, Table};
-use mailc_artifact::tables::{decode_patterns, decode_ranges, ip_bits, read_value, regexp_pattern, Range};
+use std::borrow::Cow;
+
+use mailc_artifact::tables::{decode_patterns, decode_ranges, ip_bits, regexp_pattern, Range, ValueItems};
 use mailc_artifact::{Artifact, ArtifactError, Bytes};
 use regex::Regex;
 
@@ -38,17 +40,15 @@ impl Prepared {
         })
     }
 
-    /// The value of `key`, if the table has it.
-    pub(crate) fn get(&self, key: &str) -> Option<Vec<String>> {
+    /// The value of `key`, if the table has it: strings borrowed from the
+    /// mapped arena (owned only where a regexp match filled in `$n`).
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<Cow<'_, str>>> {
         match self {
-            Prepared::Map { map, values } => {
-                let off = map.get(key)?;
-                read_value(values.as_ref(), off).ok().map(|v| v.into_iter().map(str::to_string).collect())
-            }
+            Prepared::Map { map, values } => borrowed(values.as_ref(), map.get(key)?),
             Prepared::Cidr { ranges, values } => {
                 let ip = ip_bits(key.parse().ok()?);
                 let r = ranges.iter().find(|r| r.first <= ip && ip <= r.last)?;
-                read_value(values.as_ref(), r.value).ok().map(|v| v.into_iter().map(str::to_string).collect())
+                borrowed(values.as_ref(), r.value)
             }
             Prepared::Regexp { patterns, values } => {
                 for (re, negated, off) in patterns {
@@ -58,16 +58,16 @@ impl Prepared {
                         _ => None,
                     };
                     let Some(caps) = hit else { continue };
-                    let raw = read_value(values.as_ref(), *off).ok()?;
+                    let raw = borrowed(values.as_ref(), *off)?;
                     return Some(
                         raw.into_iter()
                             .map(|v| match &caps {
-                                Some(c) => {
+                                Some(c) if v.contains('$') => {
                                     let mut out = String::new();
-                                    c.expand(v, &mut out);
-                                    out
+                                    c.expand(&v, &mut out);
+                                    Cow::Owned(out)
                                 }
-                                None => v.to_string(),
+                                _ => v,
                             })
                             .collect(),
                     );
@@ -84,4 +84,14 @@ impl Prepared {
             _ => self.get(key).is_some(),
         }
     }
+}
+
+/// The strings of a value, borrowed from the arena.
+fn borrowed(arena: &[u8], offset: u64) -> Option<Vec<Cow<'_, str>>> {
+    let mut items = ValueItems::new(arena, offset).ok()?;
+    let mut out = Vec::with_capacity(2);
+    while let Some(item) = items.next_item().ok()? {
+        out.push(Cow::Borrowed(item));
+    }
+    Some(out)
 }

@@ -264,6 +264,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Refuses the address a step is deciding on; the rule is done.
+    fn refuse_step(
+        &self,
+        depth: usize,
+        r: &Recipient,
+        chain: &[String],
+        w: &mut Walk,
+        refusal: Refusal,
+    ) -> Result<Flow, Refusal> {
+        self.refuse_or_bounce(depth, &r.address(), chain, w, refusal)?;
+        Ok(Flow::Done)
+    }
+
     fn steps(
         &self,
         steps: &[g::Step],
@@ -312,8 +325,7 @@ impl Engine {
                     "5.1.6",
                     format!("<{}>: Recipient address rejected: User has moved to {new}", r.address()),
                 );
-                self.refuse_or_bounce(depth, &r.address(), chain, w, Refusal::Reject(rep))?;
-                Ok(Flow::Done)
+                self.refuse_step(depth, r, chain, w, Refusal::Reject(rep))
             }
             StepKind::Expand { lookup, propagate_extension, catchall_keeps_local, otherwise } => {
                 let Some((values, form)) = self.lookup(lookup, r, is_local, depth, w) else {
@@ -360,8 +372,7 @@ impl Engine {
                     None => {
                         let rep =
                             reply(550, "5.1.1", format!("<{}>: Recipient address rejected: User unknown", r.address()));
-                        self.refuse_or_bounce(depth, &r.address(), chain, w, Refusal::Reject(rep))?;
-                        Ok(Flow::Done)
+                        self.refuse_step(depth, r, chain, w, Refusal::Reject(rep))
                     }
                 }
             }
@@ -416,14 +427,12 @@ impl Engine {
             StepKind::Reject(rep) => {
                 let rep = self.reply_or(rep.as_ref(), 550, "5.1.1", "Recipient address rejected", r, w.ctx);
                 self.note(w, depth, o, || format!("rejected: {rep}"));
-                self.refuse_or_bounce(depth, &r.address(), chain, w, Refusal::Reject(rep))?;
-                Ok(Flow::Done)
+                self.refuse_step(depth, r, chain, w, Refusal::Reject(rep))
             }
             StepKind::Defer(rep) => {
                 let rep = self.reply_or(rep.as_ref(), 450, "4.3.0", "Recipient address deferred", r, w.ctx);
                 self.note(w, depth, o, || format!("deferred: {rep}"));
-                self.refuse_or_bounce(depth, &r.address(), chain, w, Refusal::Defer(rep))?;
-                Ok(Flow::Done)
+                self.refuse_step(depth, r, chain, w, Refusal::Defer(rep))
             }
             StepKind::Discard(_) => {
                 self.note(w, depth, o, || "discarded".to_string());
